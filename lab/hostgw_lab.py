@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""The podnet.hostgw lab: simulated hosts and containers in network namespaces.
+
+One inventory describes one lab.  Hosts of the group ``hostgw_lab`` become
+network namespaces on an "underlay switch" namespace (a bridge), each held
+open by a holder process with private mount and UTS namespaces (see
+holder.py), reached by Ansible through the ``podnet.hostgw.nsenter``
+connection.  Containers listed in ``hostgw_lab_containers`` are network
+namespaces wired to their host's ``cni0`` with a veth, the way the CNI bridge
+plugin does it.
+
+Everything the lab makes is recorded in ``/run/podnet-hostgw-lab/<lab>/state.json``
+as it is made, and ``down`` removes exactly that: no address, route or link is
+ever added to the root network namespace.
+
+    hostgw_lab.py up      -i INVENTORY   build hosts and the switch
+    hostgw_lab.py attach  -i INVENTORY   wire the containers to cni0 (after site.yml)
+    hostgw_lab.py routes  -i INVENTORY   each host's ``ip route``
+    hostgw_lab.py ping    -i INVENTORY   every container pings every other one
+    hostgw_lab.py shell   -i INVENTORY HOST
+    hostgw_lab.py down    -i INVENTORY   (or --lab NAME)
+"""
+
+import argparse
+import concurrent.futures
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STATE_ROOT = os.environ.get("HOSTGW_LAB_STATE_ROOT", "/run/podnet-hostgw-lab")
+LAB_GROUP = "hostgw_lab"
+DEFAULT_LAB = "hgwlab"
+HOLDER_MARKER = "podnet-hostgw-lab-holder"
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+class LabError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# running things
+
+
+def run(argv, data=None, check=True, locale="C"):
+    proc = subprocess.run(argv, input=data, capture_output=True, text=True,
+                          env=dict(os.environ, LC_ALL=locale))
+    if check and proc.returncode != 0:
+        raise LabError("%s: %s" % (" ".join(argv), proc.stderr.strip() or proc.stdout.strip()))
+    return proc
+
+
+def ip(*args, ns=None, check=True):
+    argv = ["ip"] + (["-n", ns] if ns else []) + list(args)
+    return run(argv, check=check)
+
+
+def netns_exists(name):
+    return os.path.exists(os.path.join("/run/netns", name))
+
+
+# --------------------------------------------------------------------------
+# the lab's description, read from the inventory
+
+
+def ansible_inventory(inventory):
+    exe = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    if not os.path.exists(exe):
+        exe = shutil.which("ansible-inventory")
+    if not exe:
+        raise LabError("ansible-inventory not found (run 'make venv' first)")
+    proc = run([exe, "-i", inventory, "--list"], locale="C.UTF-8")
+    return json.loads(proc.stdout)
+
+
+def _group_hosts(inv, group, seen=None):
+    seen = seen if seen is not None else set()
+    if group in seen or group not in inv:
+        return []
+    seen.add(group)
+    hosts = list(inv[group].get("hosts", []))
+    for child in inv[group].get("children", []):
+        hosts += [h for h in _group_hosts(inv, child, seen) if h not in hosts]
+    return hosts
+
+
+def _net(value, what):
+    try:
+        return ipaddress.ip_network(str(value), strict=True)
+    except ValueError as exc:
+        raise LabError("%s: %r is not a network: %s" % (what, value, exc))
+
+
+def _addr(value, what):
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError as exc:
+        raise LabError("%s: %r is not an address: %s" % (what, value, exc))
+
+
+def describe(inventory):
+    """The lab an inventory describes, validated, as plain data."""
+    inv = ansible_inventory(inventory)
+    hostvars = inv.get("_meta", {}).get("hostvars", {})
+    hosts = _group_hosts(inv, LAB_GROUP)
+    if not hosts:
+        raise LabError("inventory %s has no hosts in group %r" % (inventory, LAB_GROUP))
+    first = hostvars.get(hosts[0], {})
+    lab = str(first.get("hostgw_lab_name", DEFAULT_LAB))
+    if not NAME_RE.match(lab):
+        raise LabError("hostgw_lab_name %r: use lower-case letters, digits and '-'" % lab)
+    underlay = _net(first.get("hostgw_lab_underlay", "10.168.0.0/24"), "hostgw_lab_underlay")
+    gateway = _addr(first.get("hostgw_lab_gateway", underlay[-2]), "hostgw_lab_gateway")
+    if gateway not in underlay:
+        raise LabError("hostgw_lab_gateway %s is not in hostgw_lab_underlay %s" % (gateway, underlay))
+    desc = {"lab": lab, "inventory": os.path.abspath(inventory), "underlay": str(underlay),
+            "gateway": str(gateway), "hosts": {}, "containers": {}}
+    used = {str(gateway): "the lab gateway"}
+    for index, host in enumerate(hosts):
+        hv = hostvars.get(host, {})
+        if not NAME_RE.match(host):
+            raise LabError("lab host name %r: use lower-case letters, digits and '-'" % host)
+        if hv.get("hostgw_lab_name", lab) != lab:
+            raise LabError("host %s: hostgw_lab_name differs from the rest of the lab" % host)
+        node_ip = _addr(hv.get("hostgw_node_ip"), "host %s: hostgw_node_ip" % host)
+        if node_ip not in underlay:
+            raise LabError("host %s: hostgw_node_ip %s is not in hostgw_lab_underlay %s"
+                           % (host, node_ip, underlay))
+        if str(node_ip) in used:
+            raise LabError("host %s: hostgw_node_ip %s is already %s" % (host, node_ip, used[str(node_ip)]))
+        used[str(node_ip)] = "host %s" % host
+        subnet = hv.get("hostgw_pod_subnet")
+        desc["hosts"][host] = {
+            "netns": "%s-%s" % (lab, host),
+            "port": "p%d" % index,
+            "node_ip": str(node_ip),
+            "pod_subnet": str(_net(subnet, "host %s: hostgw_pod_subnet" % host)) if subnet else None,
+            "bridge": hv.get("hostgw_bridge", "cni0"),
+        }
+        for cname, cip in (hv.get("hostgw_lab_containers") or {}).items():
+            if not NAME_RE.match(cname):
+                raise LabError("host %s: container name %r: use lower-case letters, digits and '-'"
+                               % (host, cname))
+            if cname in desc["containers"] or cname in desc["hosts"]:
+                raise LabError("container name %r is used twice" % cname)
+            if not subnet:
+                raise LabError("host %s lists containers but has no hostgw_pod_subnet" % host)
+            pod_net = ipaddress.ip_network(subnet)
+            caddr = _addr(cip, "container %s" % cname)
+            if caddr not in pod_net or caddr in (pod_net[0], pod_net[1], pod_net[-1]):
+                raise LabError("container %s: %s is not a usable pod address in %s (the first "
+                               "address is the cni0 gateway)" % (cname, caddr, pod_net))
+            if str(caddr) in used:
+                raise LabError("container %s: %s is already %s" % (cname, caddr, used[str(caddr)]))
+            used[str(caddr)] = "container %s" % cname
+            desc["containers"][cname] = {
+                "host": host,
+                "netns": "%s-%s" % (lab, cname),
+                "ip": str(caddr),
+                "prefixlen": pod_net.prefixlen,
+                "gateway": str(pod_net[1]),
+                "veth": "veth" + hashlib.sha1(("%s/%s" % (lab, cname)).encode()).hexdigest()[:8],
+            }
+    return desc
+
+
+# --------------------------------------------------------------------------
+# state: what this lab made, written as it is made
+
+
+def state_dir(lab):
+    return os.path.join(STATE_ROOT, lab)
+
+
+def load_state(lab):
+    path = os.path.join(state_dir(lab), "state.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def save_state(state):
+    d = state_dir(state["lab"])
+    os.makedirs(d, exist_ok=True)
+    tmp = os.path.join(d, "state.json.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(state, fh, indent=2, sort_keys=True)
+    os.replace(tmp, os.path.join(d, "state.json"))
+
+
+def pid_file(lab, host):
+    return os.path.join(state_dir(lab), "%s.pid" % host)
+
+
+def holder_alive(pid):
+    """True when PID is one of our holders (checked by its command line)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return HOLDER_MARKER.encode() in argv
+
+
+# --------------------------------------------------------------------------
+# up / attach / down
+
+
+def up(desc):
+    lab = desc["lab"]
+    state = load_state(lab)
+    if state:
+        if all(holder_alive(h.get("pid", -1)) for h in state["hosts"].values()) and \
+                set(state["hosts"]) == set(desc["hosts"]):
+            print("lab %s is already up" % lab)
+            return state
+        raise LabError("lab %s is partly up (state in %s); run 'down' first" % (lab, state_dir(lab)))
+    state = {"lab": lab, "inventory": desc["inventory"], "switch": None, "hosts": {},
+             "containers": {}}
+    save_state(state)
+    underlay = ipaddress.ip_network(desc["underlay"])
+    switch = "%s-sw" % lab
+    for name in [switch] + [h["netns"] for h in desc["hosts"].values()]:
+        if netns_exists(name):
+            raise LabError("network namespace %s exists but this lab did not make it; "
+                           "not touching it" % name)
+
+    ip("netns", "add", switch)
+    state["switch"] = switch
+    save_state(state)
+    ip("link", "set", "lo", "up", ns=switch)
+    ip("link", "add", "br0", "type", "bridge", ns=switch)
+    ip("addr", "add", "%s/%d" % (desc["gateway"], underlay.prefixlen), "dev", "br0", ns=switch)
+    ip("link", "set", "br0", "up", ns=switch)
+
+    for host, h in desc["hosts"].items():
+        ns = h["netns"]
+        ip("netns", "add", ns)
+        state["hosts"][host] = dict(h)
+        save_state(state)
+        ip("link", "set", "lo", "up", ns=ns)
+        ip("link", "add", h["port"], "type", "veth", "peer", "name", "eth0", "netns", ns, ns=switch)
+        ip("link", "set", h["port"], "master", "br0", "up", ns=switch)
+        ip("addr", "add", "%s/%d" % (h["node_ip"], underlay.prefixlen), "dev", "eth0", ns=ns)
+        ip("link", "set", "eth0", "up", ns=ns)
+        ip("route", "add", "default", "via", desc["gateway"], "dev", "eth0", ns=ns)
+        state["hosts"][host]["pid"] = start_holder(lab, host, h)
+        save_state(state)
+    return state
+
+
+def start_holder(lab, host, h):
+    d = state_dir(lab)
+    hdir = os.path.join(d, host)
+    os.makedirs(hdir, exist_ok=True)
+    pf = pid_file(lab, host)
+    if os.path.exists(pf):
+        os.unlink(pf)
+    log = open(os.path.join(d, "%s.log" % host), "ab")
+    argv = ["ip", "netns", "exec", h["netns"], "unshare", "--mount", "--uts",
+            "--propagation", "private", "--fork", "--",
+            sys.executable, os.path.join(HERE, "holder.py"), "--marker", HOLDER_MARKER,
+            "--state-dir", hdir, "--pid-file", pf, "--hostname", host, "--address", h["node_ip"]]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if os.path.exists(pf):
+            with open(pf) as fh:
+                return int(fh.read().strip())
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise LabError("holder for %s did not start; see %s" % (host, log.name))
+
+
+def attach(desc, state):
+    """Wire each container to its host's bridge, as CNI's bridge plugin does."""
+    for cname, c in desc["containers"].items():
+        if cname in state["containers"]:
+            continue
+        h = state["hosts"].get(c["host"])
+        if not h:
+            raise LabError("container %s: host %s is not up" % (cname, c["host"]))
+        bridge = desc["hosts"][c["host"]]["bridge"]
+        link = ip("-json", "link", "show", "dev", bridge, ns=h["netns"], check=False)
+        if link.returncode != 0:
+            raise LabError("host %s has no %s yet: run site.yml first" % (c["host"], bridge))
+        mtu = json.loads(link.stdout)[0]["mtu"]
+        if netns_exists(c["netns"]):
+            raise LabError("network namespace %s exists but this lab did not make it" % c["netns"])
+        ip("netns", "add", c["netns"])
+        state["containers"][cname] = dict(c)
+        save_state(state)
+        ip("link", "set", "lo", "up", ns=c["netns"])
+        ip("link", "add", c["veth"], "mtu", str(mtu), "type", "veth", "peer", "name", "eth0",
+           "netns", c["netns"], ns=h["netns"])
+        ip("link", "set", c["veth"], "master", bridge, "up", ns=h["netns"])
+        ip("addr", "add", "%s/%d" % (c["ip"], c["prefixlen"]), "dev", "eth0", ns=c["netns"])
+        ip("link", "set", "eth0", "up", ns=c["netns"])
+        ip("route", "add", "default", "via", c["gateway"], "dev", "eth0", ns=c["netns"])
+    return state
+
+
+def down(lab):
+    state = load_state(lab)
+    if not state:
+        print("lab %s is not up" % lab)
+        return
+    problems = []
+    for cname, c in sorted(state.get("containers", {}).items()):
+        if netns_exists(c["netns"]):
+            ip("netns", "del", c["netns"], check=False)
+    for host, h in sorted(state.get("hosts", {}).items()):
+        pid = h.get("pid")
+        if pid and holder_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.time() + 5
+            while holder_alive(pid) and time.time() < deadline:
+                time.sleep(0.05)
+            if holder_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        left = ip("netns", "pids", h["netns"], check=False).stdout.split() \
+            if netns_exists(h["netns"]) else []
+        if left:
+            problems.append("processes %s not started by the lab are still in %s; "
+                            "left running" % (", ".join(left), h["netns"]))
+        if netns_exists(h["netns"]):
+            ip("netns", "del", h["netns"], check=False)
+    if state.get("switch") and netns_exists(state["switch"]):
+        ip("netns", "del", state["switch"], check=False)
+    # Wait for the unshare parents (they exit with their holder).
+    shutil.rmtree(state_dir(lab), ignore_errors=True)
+    for p in problems:
+        print("warning: " + p, file=sys.stderr)
+    print("lab %s is down" % lab)
+
+
+# --------------------------------------------------------------------------
+# looking at it
+
+
+def show_routes(state):
+    for host, h in sorted(state["hosts"].items()):
+        print("=== %s: ip route" % host)
+        print(ip("route", "show", ns=h["netns"]).stdout.rstrip())
+        print()
+
+
+def ping_all(desc, state, count=1, timeout=2):
+    names = sorted(state["containers"])
+    pairs = [(a, b) for a in names for b in names if a != b]
+    if not pairs:
+        raise LabError("no containers are attached: run 'attach' after site.yml")
+
+    def one(pair):
+        a, b = pair
+        dst = state["containers"][b]["ip"]
+        proc = run(["ip", "netns", "exec", state["containers"][a]["netns"], "ping", "-n", "-q",
+                    "-c", str(count), "-W", str(timeout), dst], check=False)
+        m = re.search(r"= [\d.]+/([\d.]+)/", proc.stdout)
+        return pair, proc.returncode == 0, (m.group(1) if m else None)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(one, pairs))
+    ok = 0
+    for (a, b), good, rtt in results:
+        ca, cb = state["containers"][a], state["containers"][b]
+        where = "same host" if ca["host"] == cb["host"] else "%s -> %s" % (ca["host"], cb["host"])
+        print("%s %-11s -> %-11s %-15s (%s)%s" % ("ok  " if good else "FAIL", a, b, cb["ip"], where,
+                                                    " %s ms" % rtt if rtt else ""))
+        ok += good
+    print("%d/%d pings succeeded" % (ok, len(results)))
+    return ok == len(results)
+
+
+def lab_of(args):
+    if args.lab:
+        return args.lab, None
+    desc = describe(args.inventory)
+    return desc["lab"], desc
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "attach", "routes", "ping", "shell", "status",
+                                            "down", "exec"])
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument("-i", "--inventory", default=os.path.join(HERE, "..", "inventories", "lab"))
+    parser.add_argument("--lab", help="lab name (down/status without an inventory)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        raise LabError("the lab needs root (network namespaces)")
+    try:
+        if args.command == "up":
+            up(describe(args.inventory))
+        elif args.command == "down":
+            down(lab_of(args)[0])
+        else:
+            lab, desc = lab_of(args)
+            state = load_state(lab)
+            if not state:
+                raise LabError("lab %s is not up: run 'up' first" % lab)
+            if args.command == "attach":
+                attach(desc or describe(args.inventory), state)
+            elif args.command == "routes":
+                show_routes(state)
+            elif args.command == "ping":
+                return 0 if ping_all(desc, state) else 1
+            elif args.command == "status":
+                print(json.dumps(state, indent=2, sort_keys=True))
+            elif args.command in ("shell", "exec"):
+                if not args.rest:
+                    raise LabError("name a host (one of %s)" % ", ".join(sorted(state["hosts"])))
+                host, cmd = args.rest[0], args.rest[1:]
+                if cmd and cmd[0] == "--":
+                    cmd = cmd[1:]
+                if host in state["hosts"]:
+                    target = ["nsenter", "-t", str(state["hosts"][host]["pid"]), "-n", "-m", "-u", "--"]
+                elif host in state["containers"]:
+                    target = ["ip", "netns", "exec", state["containers"][host]["netns"]]
+                else:
+                    raise LabError("no host or container %r in lab %s" % (host, lab))
+                cmd = cmd or [os.environ.get("SHELL", "/bin/bash")]
+                os.execvp(target[0], target + cmd)
+    except LabError as exc:
+        print("lab: %s" % exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

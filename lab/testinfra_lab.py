@@ -1,0 +1,65 @@
+"""A testinfra backend that reaches lab hosts and containers directly.
+
+testinfra's ``ansible://`` backend does not know the podnet.hostgw.nsenter
+connection and falls back to one ``ansible -m shell`` process per command
+(about a second each).  This backend enters the lab's namespaces itself, so
+every testinfra helper (``host.interface``, ``host.file``, ``host.sysctl``, ...)
+costs one short-lived process.
+
+    import testinfra_lab  # registers the "podnet-lab" connection
+    pytest --connection=podnet-lab --hosts=all        # every lab host
+    testinfra.get_host("podnet-lab://container1")     # a container
+
+The lab is named by $HOSTGW_LAB (default: hgwlab).
+"""
+
+import os
+import subprocess
+
+import testinfra.backend
+from testinfra.backend import base
+
+import hostgw_lab
+
+NAME = "podnet-lab"
+
+
+def lab_state():
+    lab = os.environ.get("HOSTGW_LAB", hostgw_lab.DEFAULT_LAB)
+    state = hostgw_lab.load_state(lab)
+    if not state:
+        raise RuntimeError("lab %s is not up" % lab)
+    return state
+
+
+class LabBackend(base.BaseBackend):
+    NAME = NAME
+
+    def __init__(self, hostname, *args, **kwargs):
+        super().__init__(hostname, *args, **kwargs)
+        state = lab_state()
+        if hostname in state["hosts"]:
+            pid = str(state["hosts"][hostname]["pid"])
+            self._prefix = ["nsenter", "-t", pid, "-n", "-m", "-u", "--"]
+        elif hostname in state.get("containers", {}):
+            self._prefix = ["ip", "netns", "exec", state["containers"][hostname]["netns"]]
+        else:
+            raise RuntimeError("no host or container %r in lab %s" % (hostname, state["lab"]))
+
+    @classmethod
+    def get_hosts(cls, host, **kwargs):
+        if host in (None, "", "all"):
+            return sorted(lab_state()["hosts"])
+        return [host]
+
+    def get_pytest_id(self):
+        return self.hostname
+
+    def run(self, command, *args, **kwargs):
+        cmd = self.get_command(command, *args)
+        proc = subprocess.run(self._prefix + ["/bin/sh", "-c", cmd], capture_output=True,
+                              env=dict(os.environ, LC_ALL="C"))
+        return self.result(proc.returncode, self.encode(cmd), proc.stdout, proc.stderr)
+
+
+testinfra.backend.BACKENDS[NAME] = "testinfra_lab.LabBackend"
