@@ -18,6 +18,8 @@ HOST      ?= host1
 export LC_ALL := C.UTF-8
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
+export NO_COLOR ?= 1
+export PY_COLORS ?= 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 # Debian packages the lab and the modules need: command -> package.

@@ -352,7 +352,10 @@ def down(lab):
 def show_routes(state):
     for host, h in sorted(state["hosts"].items()):
         print("=== %s: ip route" % host)
-        print(ip("route", "show", ns=h["netns"]).stdout.rstrip())
+        # Inside the host's mount namespace too: route protocol names come
+        # from the host's own /etc/iproute2.
+        print(run(["nsenter", "-t", str(h["pid"]), "-n", "-m", "--", "ip", "route", "show"])
+              .stdout.rstrip())
         print()
 
 

@@ -1,0 +1,367 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: podnet.hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: bridge
+short_description: Manage the Linux bridge that holds a host's pod subnet gateway
+version_added: 0.1.0
+description:
+  - Ensures a Linux bridge (for example C(cni0)) exists with the wanted MTU, link state and addresses, or that it is absent.
+  - This is the bridge a host-gw pod network hangs its pods on; it holds the first address of the host's pod subnet,
+    for example V(192.168.1.1/24), which the pods use as their gateway.
+  - Reads the current state with C(ip -json -details link show) and C(ip -json addr show) and applies all changes with
+    one C(ip -batch -) run, so a change costs one process and the kernel applies it within milliseconds.
+  - New addresses are added before old ones are deleted, so the bridge keeps a gateway address throughout a change.
+    Two cases follow the deletion instead, because the kernel would refuse or drop the new address otherwise - an
+    IPv6 address whose IP stays and whose prefix length changes, and an IPv4 address in the same subnet with the
+    same prefix length as one being removed. Both still happen within the same C(ip -batch) run.
+  - IPv6 link-local addresses (V(fe80::/10)) belong to the kernel. The module never adds, removes or reports them.
+  - A link named O(name) that is not a bridge is never converted or deleted; the module fails instead and changes nothing.
+author:
+  - podnet.hostgw developers
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Check mode returns exactly the RV(commands), RV(added_addresses), RV(removed_addresses) and RV(bridge)
+        a real run would produce.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: full
+    details:
+      - The diff is a readable text of the bridge before and after - state, link state, MTU and addresses.
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+options:
+  name:
+    description:
+      - Name of the bridge, for example V(cni0).
+      - A valid Linux interface name - 1 to 15 bytes, not V(.) or V(..), no whitespace, V(/), V(:) or control
+        characters. V(#), quotes and backslashes are refused too because C(ip -batch) cannot carry them.
+      - An alternative name (C(altname)) of another link is refused.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates the bridge if needed and configures it.
+      - V(absent) deletes the bridge if it exists; its ports are detached, not deleted.
+      - With V(absent) the other options except O(name) have no effect (they are still validated).
+    type: str
+    choices: [present, absent]
+    default: present
+  mtu:
+    description:
+      - MTU of the bridge, V(68) to V(65535).
+      - When set, the kernel keeps this MTU when ports join. A bridge created by this module with O(mtu) is created
+        one byte off and then set to O(mtu), because the kernel pins a bridge's MTU only after a real MTU change.
+      - When omitted, the MTU is not managed - a new bridge starts at V(1500) and the kernel then follows its ports'
+        smallest MTU, so runs stay idempotent as pods come and go.
+      - An existing bridge that already has this MTU but was never changed to it (for example one created by the CNI
+        plugin) is left alone; should a port with a smaller MTU lower it later, the next run sets it back, and from
+        then on the kernel keeps it.
+      - Below V(1280) the kernel disables IPv6 on the bridge, so IPv6 addresses cannot be combined with such an MTU.
+    type: int
+  up:
+    description:
+      - Whether the bridge is administratively up (C(ip link set dev NAME up)).
+      - This is the admin C(UP) flag, not the operational state - a bridge without active ports reports
+        C(NO-CARRIER) / operstate C(DOWN) while being up.
+      - Taking the bridge down makes the kernel flush its IPv6 addresses unless
+        C(net.ipv6.conf.all.keep_addr_on_down) or C(net.ipv6.conf.NAME.keep_addr_on_down) is positive. The module
+        then takes it down first and adds the listed IPv6 addresses again afterwards, so they stay configured
+        (inactive) while the bridge is down. Unlisted IPv6 addresses are gone and reported in RV(removed_addresses).
+    type: bool
+    default: true
+  addresses:
+    description:
+      - Addresses of the bridge as V(ADDRESS/PREFIX), IPv4 or IPv6, for example V(192.168.1.1/24) or V(fd00:1::1/64).
+      - Missing addresses are added. IPv4 addresses with a prefix up to V(30) get the broadcast address of their
+        subnet (C(brd +)), as the CNI bridge plugin does.
+      - The prefix length is part of the address - V(192.168.1.1/24) on a bridge that has V(192.168.1.1/16) replaces
+        it, whatever O(exclusive) says.
+      - Refused with an error naming the value - no prefix length, the same IP twice, IPv4 network or broadcast
+        addresses (prefix below V(31)), the IPv6 subnet-router anycast address, IPv6 link-local, loopback,
+        multicast, unspecified and IPv4-mapped addresses.
+    type: list
+    elements: str
+    default: []
+  exclusive:
+    description:
+      - If V(true), every address of the bridge that is not listed in O(addresses) is removed, IPv4 and IPv6,
+        whatever its scope - except IPv6 link-local addresses, which the kernel manages.
+      - Use it when a host's pod subnet changes - otherwise the old gateway address stays, and the CNI bridge plugin
+        fails with C(already has an IP address different from).
+      - With V(true) and an empty O(addresses) list, all addresses except IPv6 link-local are removed.
+      - If V(false), addresses not listed are kept (except the same IP with another prefix length, see O(addresses)).
+    type: bool
+    default: false
+requirements:
+  - iproute2 with JSON output (C(ip -json)) on the target
+  - the C(bridge) kernel module
+notes:
+  - Run with C(become) - changing links needs C(CAP_NET_ADMIN).
+  - Bridge ports are not managed here; the CNI bridge plugin attaches the pods' veth devices.
+  - Errors from the kernel name the failing C(ip -batch) line. The other lines still run (C(ip -force -batch)), and
+    the result reports the state read back afterwards.
+seealso:
+  - name: ip-link(8)
+    description: Manual page of C(ip link).
+    link: https://man7.org/linux/man-pages/man8/ip-link.8.html
+  - name: ip-address(8)
+    description: Manual page of C(ip address).
+    link: https://man7.org/linux/man-pages/man8/ip-address.8.html
+"""
+
+EXAMPLES = r"""
+- name: Host1's pod bridge with the gateway of its pod subnet 192.168.0.0/24
+  podnet.hostgw.bridge:
+    name: cni0
+    addresses:
+      - 192.168.0.1/24
+  become: true
+
+- name: Re-address after the pod subnet moved to 192.168.7.0/24 (the old gateway is removed)
+  podnet.hostgw.bridge:
+    name: cni0
+    addresses:
+      - 192.168.7.1/24
+    exclusive: true
+  become: true
+
+- name: Dual stack with a pinned MTU
+  podnet.hostgw.bridge:
+    name: cni0
+    mtu: 1500
+    addresses:
+      - 192.168.0.1/24
+      - fd00:10:244:0::1/64
+    exclusive: true
+  become: true
+
+- name: Preview what would change
+  podnet.hostgw.bridge:
+    name: cni0
+    addresses:
+      - 192.168.0.1/24
+  check_mode: true
+  diff: true
+  register: preview
+
+- name: Remove the bridge (fails, changing nothing, if cni0 is not a bridge)
+  podnet.hostgw.bridge:
+    name: cni0
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+commands:
+  description:
+    - The C(ip -batch) lines that ran, or in check mode would run. Empty when nothing changes.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - link add name cni0 type bridge
+    - addr add 192.168.0.1/24 brd + dev cni0
+    - link set dev cni0 up
+added_addresses:
+  description: Addresses added (or in check mode to be added), as V(ADDRESS/PREFIX).
+  returned: always
+  type: list
+  elements: str
+  sample: [192.168.7.1/24]
+removed_addresses:
+  description:
+    - Addresses removed (or in check mode to be removed), as V(ADDRESS/PREFIX).
+    - With O(state=absent) the addresses that went away with the bridge; with O(up=false) also IPv6 addresses the
+      kernel flushed when the bridge went down.
+  returned: always
+  type: list
+  elements: str
+  sample: [192.168.0.1/24]
+bridge:
+  description:
+    - The bridge after the run. After a real run this is read back from the kernel; in check mode it is the
+      prediction.
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Name of the bridge.
+      type: str
+      sample: cni0
+    exists:
+      description: Whether the bridge exists.
+      type: bool
+      sample: true
+    mtu:
+      description: MTU of the bridge; V(null) when it does not exist.
+      type: int
+      sample: 1500
+    up:
+      description: Whether the bridge is administratively up; V(false) when it does not exist.
+      type: bool
+      sample: true
+    addresses:
+      description: Its addresses, IPv4 then IPv6, sorted; IPv6 link-local addresses are left out.
+      type: list
+      elements: str
+      sample: [192.168.0.1/24, fd00:10:244::1/64]
+errors:
+  description: Every problem found in the parameters, each naming the offending value.
+  returned: when the parameters are invalid
+  type: list
+  elements: str
+  sample: ["address '192.168.0.0/24' is the network address of 192.168.0.0/24; use a host address such as 192.168.0.1/24"]
+failed_commands:
+  description: The C(ip -batch) lines the kernel refused, with its error and a hint where one helps.
+  returned: when the batch failed
+  type: list
+  elements: dict
+  sample:
+    - line: 2
+      command: addr add fd00:1::1/64 dev cni0
+      error: "Error: ipv6: IPv6 is disabled on this device."
+      hint: "IPv6 is disabled on this link: check the sysctls net.ipv6.conf.cni0.disable_ipv6 and net.ipv6.conf.default.disable_ipv6"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import (
+    IpCommand,
+    IpCommandError,
+)
+from ansible_collections.podnet.hostgw.plugins.module_utils.links import (
+    PlanError,
+    describe_batch_failure,
+    managed_state,
+    mismatches,
+    parse_addr_info,
+    parse_link,
+    plan,
+    render_state,
+    validate_params,
+)
+
+_MISSING = ("does not exist", "Cannot find device")
+
+
+def read_state(ipc, name):
+    """``(link, addrs)`` of NAME as the kernel reports them; link None when
+    there is no such link."""
+    try:
+        link = parse_link(ipc.json(["-details", "link", "show", "dev", name]))
+    except IpCommandError as exc:
+        if any(text in (exc.stderr or "") for text in _MISSING):
+            return None, []
+        raise
+    if link is None or link["ifname"] != name or link["kind"] != "bridge":
+        return link, []
+    return link, parse_addr_info(ipc.json(["addr", "show", "dev", name]))
+
+
+def keeps_ipv6_on_down(name):
+    """Whether the kernel keeps NAME's IPv6 addresses when it goes down:
+    ``net.ipv6.conf.all.keep_addr_on_down`` if non-zero, else NAME's own
+    setting; positive means keep."""
+    def read(conf):
+        try:
+            with open("/proc/sys/net/ipv6/conf/%s/keep_addr_on_down" % conf) as fh:
+                return int(fh.read().strip())
+        except (IOError, OSError, ValueError):
+            return 0
+    return (read("all") or read(name)) > 0
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            mtu=dict(type="int"),
+            up=dict(type="bool", default=True),
+            addresses=dict(type="list", elements="str", default=[]),
+            exclusive=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    name = params["name"]
+    result = dict(changed=False, commands=[], added_addresses=[], removed_addresses=[])
+
+    ifaces, errors = validate_params(name, params["mtu"], params["addresses"])
+    if errors:
+        module.fail_json(msg="invalid parameters: " + "; ".join(errors), errors=errors, **result)
+
+    ipc = IpCommand(module)
+    try:
+        link, addrs = read_state(ipc, name)
+    except IpCommandError as exc:
+        module.fail_json(msg="cannot read the state of %s: %s" % (name, exc), **result)
+
+    keep_v6 = False
+    if link is not None and link["up"] and not params["up"] and any(a["iface"].version == 6 for a in addrs):
+        keep_v6 = keeps_ipv6_on_down(name)
+    try:
+        change = plan(name, link, addrs, state=params["state"], mtu=params["mtu"],
+                      up=params["up"], addresses=ifaces, exclusive=params["exclusive"],
+                      keep_v6_on_down=keep_v6)
+    except PlanError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    commands = change["commands"]
+    result.update(
+        changed=bool(commands),
+        commands=commands,
+        added_addresses=change["added"],
+        removed_addresses=change["removed"],
+        bridge=change["after"],
+    )
+    if module._diff:
+        result["diff"] = dict(
+            before_header=name, after_header=name,
+            before=render_state(change["before"]), after=render_state(change["after"]),
+        )
+    if module.check_mode or not commands:
+        module.exit_json(**result)
+
+    try:
+        rc, _out, err, failed = ipc.batch(commands)
+    except IpCommandError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    try:
+        link, addrs = read_state(ipc, name)
+        actual = managed_state(name, link if link and link["kind"] == "bridge" else None, addrs)
+    except IpCommandError as exc:
+        actual = None
+        read_error = str(exc)
+    result["bridge"] = actual
+
+    if rc != 0 or failed:
+        msg, failures = describe_batch_failure(commands, err, failed)
+        result["changed"] = len(failures) < len(commands)
+        module.fail_json(msg=msg, failed_commands=failures, stderr=err, **result)
+    if actual is None:
+        module.fail_json(msg="the changes were applied but reading %s back failed: %s"
+                         % (name, read_error), **result)
+    problems = mismatches(change["after"], actual)
+    if problems:
+        module.fail_json(msg="after the changes %s is not as planned: %s"
+                         % (name, "; ".join(problems)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
