@@ -16,7 +16,7 @@ description:
     differs, and keeps the whole set in one file under C(/etc/sysctl.d/) that
     the module owns, so the values survive a reboot.
   - Unlike a line-by-line edit of C(/etc/sysctl.conf), the persisted file holds
-    exactly O(values): a parameter dropped from O(values) is dropped from the
+    exactly O(values), so a parameter dropped from O(values) is dropped from the
     file too.
   - Only depends on the kernel's C(/proc/sys); no C(sysctl) binary is needed.
 author: podnet.hostgw developers

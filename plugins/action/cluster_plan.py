@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.hostgw contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Compute the cluster plan once, on the controller (see module_utils/cluster.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.podnet.hostgw.plugins.module_utils import cluster
+
+HOST_KEYS = {
+    "pod_subnet": "hostgw_pod_subnet",
+    "pod_subnet_v6": "hostgw_pod_subnet_v6",
+    "node_ip": "hostgw_node_ip",
+    "node_ip_v6": "hostgw_node_ip_v6",
+    "interface": "hostgw_interface",
+    "ansible_host": "ansible_host",
+}
+SETTINGS = ("cluster_cidr", "cluster_cidr_v6", "subnet_prefix", "subnet_prefix_v6", "bridge", "bridge_mtu")
+
+
+def _info(result):
+    """A node_info result, or None when the host could not be read."""
+    if not isinstance(result, dict) or result.get("failed") or result.get("unreachable") \
+            or result.get("skipped") or "interfaces" not in result:
+        return None
+    return dict((k, result.get(k)) for k in ("interfaces", "connected", "default", "recorded"))
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _VALID_ARGS = frozenset(("hosts", "info_var") + SETTINGS)
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self._task.args
+        hostvars = task_vars["hostvars"]
+        info_var = args.get("info_var", "__hostgw_info")
+        names = args.get("hosts")
+        if not isinstance(names, list) or not names:
+            raise AnsibleActionFail("cluster_plan: 'hosts' must be a non-empty list of inventory hosts")
+
+        hosts = []
+        for name in names:
+            hv = hostvars[name]
+            host = {"name": name, "info": _info(hv.get(info_var))}
+            for key, var in HOST_KEYS.items():
+                host[key] = hv.get(var)
+            hosts.append(host)
+        settings = dict((k, args.get(k)) for k in SETTINGS)
+
+        the_plan, problems = cluster.plan(hosts, settings)
+        if problems:
+            result["failed"] = True
+            result["msg"] = ("podnet.hostgw preflight: %d problem(s), no host was changed:\n  - %s"
+                             % (len(problems), "\n  - ".join(problems)))
+            return result
+        result["changed"] = False
+        result["ansible_facts"] = {"__hostgw_plan": the_plan}
+        result["plan"] = {"cluster": the_plan["cluster"], "complete": the_plan["complete"],
+                          "nodes": len(the_plan["nodes"]), "routes": len(the_plan["routes"])}
+        return result
