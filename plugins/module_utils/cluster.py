@@ -302,6 +302,7 @@ def allocate(hosts, nodes, s, problems, version):
         node = nodes[host["name"]]
         node[key] = None
         node["allocated" + SUFFIX[v]] = False
+        node["source" + SUFFIX[v]] = ""
         explicit = node.get("explicit" + SUFFIX[v])
         if explicit is not None:
             claims.append((explicit, host["name"], "hostgw_pod_subnet%s" % SUFFIX[v]))
@@ -331,6 +332,7 @@ def allocate(hosts, nodes, s, problems, version):
             ok = False
     for net, name, source in claims:
         nodes[name][key] = net
+        nodes[name]["source" + SUFFIX[v]] = "recorded" if source.startswith("recorded") else "inventory"
     if not ok or prefix is None:
         return
 
@@ -366,6 +368,7 @@ def allocate(hosts, nodes, s, problems, version):
             return
         nodes[name][key] = cls((candidate, prefix))
         nodes[name]["allocated" + SUFFIX[v]] = True
+        nodes[name]["source" + SUFFIX[v]] = "allocated"
         candidate += step
 
 
@@ -470,6 +473,8 @@ def plan(hosts, settings):
             "gateway_v6": _gateway(n.get("pod_subnet_v6")) or "",
             "allocated": bool(n.get("allocated")),
             "allocated_v6": bool(n.get("allocated_v6")),
+            "source": n.get("source") or "",
+            "source_v6": n.get("source_v6") or "",
             "known": bool(n.get("known")),
         }
         out_nodes[name] = out
@@ -485,6 +490,19 @@ def plan(hosts, settings):
     }
     complete = all(n["known"] and (n["pod_subnet"] or n["pod_subnet_v6"]) for n in out_nodes.values())
     return {"cluster": cluster, "nodes": out_nodes, "routes": routes, "complete": complete}, problems
+
+
+def test_address(subnet):
+    """The address verify.yml gives its test container: the pod subnet's last
+    usable one.  The CNI configuration ends IPAM's range just before it."""
+    net = ipaddress.ip_network(subnet)
+    return str(net[-2])
+
+
+def ipam_range_end(subnet):
+    """The last address host-local IPAM may hand out (test_address stays free)."""
+    net = ipaddress.ip_network(subnet)
+    return str(net[-3])
 
 
 def peer_routes(the_plan, name):

@@ -18,6 +18,8 @@ description:
   - Unlike a line-by-line edit of C(/etc/sysctl.conf), the persisted file holds
     exactly O(values), so a parameter dropped from O(values) is dropped from the
     file too.
+  - The file also remembers, as comments, the value each parameter had before
+    the module first changed it, so O(state=absent) can put it back.
   - Only depends on the kernel's C(/proc/sys); no C(sysctl) binary is needed.
 author: podnet.hostgw developers
 attributes:
@@ -46,13 +48,19 @@ options:
   state:
     description:
       - V(present) applies O(values) and writes O(path).
-      - V(absent) removes O(path). Running values are left as they are.
+      - V(absent) removes O(path) and, with O(restore), puts back the running
+        values the parameters had before the module first changed them.
     type: str
     choices: [present, absent]
     default: present
   apply:
     description:
       - Whether to write the running values, not only the file.
+    type: bool
+    default: true
+  restore:
+    description:
+      - With O(state=absent), restore the values remembered in O(path).
     type: bool
     default: true
 """
@@ -64,7 +72,7 @@ EXAMPLES = r"""
       net.ipv4.ip_forward: 1
     path: /etc/sysctl.d/60-podnet-hostgw.conf
 
-- name: Drop the persisted file
+- name: Drop the persisted file and restore the earlier values
   podnet.hostgw.sysctl:
     path: /etc/sysctl.d/60-podnet-hostgw.conf
     state: absent
@@ -72,7 +80,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 applied:
-  description: Parameters whose running value was (or in check mode would be) written, with their new values.
+  description: Parameters whose running value was (or in check mode would be) written, with their new values (restored ones for O(state=absent)).
   returned: always
   type: dict
   sample: {"net.ipv4.ip_forward": "1"}
@@ -105,8 +113,33 @@ def read_running(key):
         return normalise(fh.read())
 
 
-def render(values):
-    return HEADER + "".join("%s = %s\n" % (k, values[k]) for k in sorted(values))
+PREVIOUS = "# previous: "
+
+
+def render(values, previous):
+    return (HEADER
+            + "".join("%s%s = %s\n" % (PREVIOUS, k, previous[k]) for k in sorted(previous))
+            + "".join("%s = %s\n" % (k, values[k]) for k in sorted(values)))
+
+
+def parse_previous(text):
+    """The values remembered in a file this module wrote."""
+    previous = {}
+    for line in text.splitlines():
+        if line.startswith(PREVIOUS) and "=" in line:
+            key, value = line[len(PREVIOUS):].split("=", 1)
+            previous[key.strip()] = normalise(value)
+    return previous
+
+
+def write_running(module, changes):
+    for key in sorted(changes):
+        try:
+            with open(proc_path(key), "w") as fh:
+                fh.write(changes[key] + "\n")
+        except (IOError, OSError) as exc:
+            module.fail_json(msg="cannot set %s to %s: %s" % (key, changes[key], exc),
+                             applied=dict((k, changes[k]) for k in sorted(changes) if k < key))
 
 
 def validate(module, values):
@@ -131,6 +164,7 @@ def main():
             path=dict(type="path", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             apply=dict(type="bool", default=True),
+            restore=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
@@ -144,27 +178,31 @@ def main():
             current_file = fh.read()
 
     if state == "absent":
-        changed = os.path.exists(path)
-        if changed and not module.check_mode:
-            os.unlink(path)
-        module.exit_json(changed=changed, applied={}, file_changed=changed,
+        restore = {}
+        if module.params["restore"]:
+            for key, value in parse_previous(current_file).items():
+                if KEY_RE.match(key) and ".." not in key and os.path.exists(proc_path(key)) \
+                        and read_running(key) != value:
+                    restore[key] = value
+        had_file = os.path.exists(path)
+        if not module.check_mode:
+            write_running(module, restore)
+            if had_file:
+                os.unlink(path)
+        module.exit_json(changed=had_file or bool(restore), applied=restore, file_changed=had_file,
                          diff=dict(before=current_file, after="",
                                    before_header=path, after_header=path))
 
     validate(module, values)
     running = dict((k, read_running(k)) for k in values)
     applied = dict((k, v) for k, v in values.items() if running[k] != v) if module.params["apply"] else {}
-    wanted_file = render(values)
+    remembered = parse_previous(current_file)
+    previous = dict((k, remembered.get(k, running[k])) for k in values)
+    wanted_file = render(values, previous)
     file_changed = current_file != wanted_file
 
     if not module.check_mode:
-        for key in sorted(applied):
-            try:
-                with open(proc_path(key), "w") as fh:
-                    fh.write(applied[key] + "\n")
-            except (IOError, OSError) as exc:
-                module.fail_json(msg="cannot set %s to %s: %s" % (key, applied[key], exc),
-                                 applied=dict((k, applied[k]) for k in sorted(applied) if k < key))
+        write_running(module, applied)
         if file_changed:
             directory = os.path.dirname(path)
             if not os.path.isdir(directory):

@@ -60,11 +60,35 @@ def test_bad_keys_fail_and_change_nothing(netns, tmp_path):
     assert not os.path.exists(path)
 
 
-def test_absent_removes_only_the_file(netns, tmp_path):
+def test_absent_restores_the_value_from_before_and_removes_the_file(netns, tmp_path):
     path = str(tmp_path / "60-test.conf")
     netns.module("sysctl", {"values": {FORWARD: 1}, "path": path})
+    assert "# previous: net.ipv4.ip_forward = 0\n" in open(path).read()
+    # A later run keeps the value from before the first change, not its own.
+    netns.module("sysctl", {"values": {FORWARD: 1}, "path": path})
+    assert "# previous: net.ipv4.ip_forward = 0\n" in open(path).read()
+    check = netns.module("sysctl", {"path": path, "state": "absent"}, check_mode=True)
+    assert check["changed"] is True and check["applied"] == {FORWARD: "0"}
+    assert forward(netns) == "1" and os.path.exists(path)
     gone = netns.module("sysctl", {"path": path, "state": "absent"})
-    assert gone["changed"] is True and not os.path.exists(path)
-    assert forward(netns) == "1"
+    assert gone["changed"] is True and gone["applied"] == {FORWARD: "0"} and not os.path.exists(path)
+    assert forward(netns) == "0"
     again = netns.module("sysctl", {"path": path, "state": "absent"})
     assert again["changed"] is False
+
+
+def test_absent_without_restore_leaves_running_values(netns, tmp_path):
+    path = str(tmp_path / "60-test.conf")
+    netns.module("sysctl", {"values": {FORWARD: 1}, "path": path})
+    gone = netns.module("sysctl", {"path": path, "state": "absent", "restore": False})
+    assert gone["changed"] is True and gone["applied"] == {}
+    assert forward(netns) == "1" and not os.path.exists(path)
+
+
+def test_value_already_set_is_remembered_as_is(netns, tmp_path):
+    path = str(tmp_path / "60-test.conf")
+    netns.run(["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])
+    netns.module("sysctl", {"values": {FORWARD: 1}, "path": path})
+    gone = netns.module("sysctl", {"path": path, "state": "absent"})
+    assert gone["applied"] == {}
+    assert forward(netns) == "1"

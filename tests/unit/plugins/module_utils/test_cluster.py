@@ -87,6 +87,7 @@ def test_allocation_skips_explicit_and_recorded_and_respects_prefix():
     got = dict((n, p["nodes"][n]["pod_subnet"]) for n in "abcd")
     assert got == {"a": "192.168.0.0/23", "b": "192.168.3.0/24", "c": "192.168.2.0/24", "d": "192.168.4.0/24"}
     assert not p["nodes"]["b"]["allocated"] and p["nodes"]["c"]["allocated"]
+    assert [p["nodes"][n]["source"] for n in "abcd"] == ["inventory", "recorded", "allocated", "allocated"]
 
 
 def test_allocation_with_larger_blocks_aligns_past_claims():
