@@ -283,8 +283,61 @@ def start_holder(lab, host, h):
     raise LabError("holder for %s did not start; see %s" % (host, log.name))
 
 
-def attach(desc, state):
-    """Wire each container to its host's bridge, as CNI's bridge plugin does."""
+CNI_PATH = "/usr/lib/cni"
+CNI_CONFLIST = "/etc/cni/net.d/10-podnet.conflist"
+
+
+def host_file(h, path):
+    """Read PATH as the lab host sees it (its own mount namespace), or None."""
+    proc = run(["nsenter", "-t", str(h["pid"]), "-m", "--", "cat", "--", path], check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def cni_add(h, c, conflist):
+    """Run the conflist's plugin chain (CNI ADD) for container C inside host H.
+
+    The plugins run in the host's network and mount namespaces (so host-local
+    keeps its leases in the host's /var/lib); the container's namespace is
+    handed over as an inherited file descriptor, since the host's private
+    /run does not show the controller's /run/netns.
+    """
+    fd = os.open(os.path.join("/run/netns", c["netns"]), os.O_RDONLY)
+    try:
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD",
+               "CNI_CONTAINERID": "podnet-lab-%s" % c["netns"], "CNI_NETNS": "/proc/self/fd/%d" % fd,
+               "CNI_IFNAME": "eth0", "CNI_PATH": CNI_PATH, "CNI_ARGS": "IgnoreUnknown=1;IP=%s" % c["ip"]}
+        prev = None
+        for plugin in conflist["plugins"]:
+            conf = dict(plugin, cniVersion=conflist["cniVersion"], name=conflist["name"])
+            if "portMappings" in (plugin.get("capabilities") or {}):
+                conf["runtimeConfig"] = {"portMappings": []}
+            if prev is not None:
+                conf["prevResult"] = prev
+            proc = subprocess.run(
+                ["nsenter", "-t", str(h["pid"]), "-n", "-m", "--", os.path.join(CNI_PATH, plugin["type"])],
+                input=json.dumps(conf), capture_output=True, text=True, env=env, pass_fds=(fd,))
+            if proc.returncode != 0:
+                raise LabError("CNI %s plugin failed for %s: %s" % (plugin["type"], c["netns"],
+                                                                     proc.stdout.strip() or proc.stderr.strip()))
+            prev = json.loads(proc.stdout)
+        return prev
+    finally:
+        os.close(fd)
+
+
+def attach_by_hand(h, c, bridge, mtu):
+    ip("link", "add", c["veth"], "mtu", str(mtu), "type", "veth", "peer", "name", "eth0",
+       "netns", c["netns"], ns=h["netns"])
+    ip("link", "set", c["veth"], "master", bridge, "up", ns=h["netns"])
+    ip("addr", "add", "%s/%d" % (c["ip"], c["prefixlen"]), "dev", "eth0", ns=c["netns"])
+    ip("link", "set", "eth0", "up", ns=c["netns"])
+    ip("route", "add", "default", "via", c["gateway"], "dev", "eth0", ns=c["netns"])
+
+
+def attach(desc, state, use_cni="auto"):
+    """Wire each container to its host's bridge: with CNI's own plugins and the
+    host's podnet conflist when both are there (use_cni auto), else by hand
+    the way the bridge plugin does it."""
     for cname, c in desc["containers"].items():
         if cname in state["containers"]:
             continue
@@ -296,18 +349,25 @@ def attach(desc, state):
         if link.returncode != 0:
             raise LabError("host %s has no %s yet: run site.yml first" % (c["host"], bridge))
         mtu = json.loads(link.stdout)[0]["mtu"]
+        conflist = None
+        if use_cni != "never":
+            text = host_file(h, CNI_CONFLIST)
+            if text and os.path.exists(os.path.join(CNI_PATH, "bridge")):
+                conflist = json.loads(text)
+            elif use_cni == "always":
+                raise LabError("host %s: no %s or no CNI plugins in %s" % (c["host"], CNI_CONFLIST, CNI_PATH))
         if netns_exists(c["netns"]):
             raise LabError("network namespace %s exists but this lab did not make it" % c["netns"])
         ip("netns", "add", c["netns"])
-        state["containers"][cname] = dict(c)
+        c = dict(c, attached_by="cni" if conflist else "hand")
+        state["containers"][cname] = c
         save_state(state)
         ip("link", "set", "lo", "up", ns=c["netns"])
-        ip("link", "add", c["veth"], "mtu", str(mtu), "type", "veth", "peer", "name", "eth0",
-           "netns", c["netns"], ns=h["netns"])
-        ip("link", "set", c["veth"], "master", bridge, "up", ns=h["netns"])
-        ip("addr", "add", "%s/%d" % (c["ip"], c["prefixlen"]), "dev", "eth0", ns=c["netns"])
-        ip("link", "set", "eth0", "up", ns=c["netns"])
-        ip("route", "add", "default", "via", c["gateway"], "dev", "eth0", ns=c["netns"])
+        if conflist:
+            cni_add(h, c, conflist)
+        else:
+            attach_by_hand(h, c, bridge, mtu)
+        save_state(state)
     return state
 
 
@@ -400,6 +460,8 @@ def main(argv=None):
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     parser.add_argument("-i", "--inventory", default=os.path.join(HERE, "..", "inventories", "lab"))
     parser.add_argument("--lab", help="lab name (down/status without an inventory)")
+    parser.add_argument("--cni", choices=["auto", "always", "never"], default="auto",
+                        help="attach: use CNI's plugins with the host's podnet conflist (default: when present)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces)")
@@ -414,7 +476,7 @@ def main(argv=None):
             if not state:
                 raise LabError("lab %s is not up: run 'up' first" % lab)
             if args.command == "attach":
-                attach(desc or describe(args.inventory), state)
+                attach(desc or describe(args.inventory), state, args.cni)
             elif args.command == "routes":
                 show_routes(state)
             elif args.command == "ping":
