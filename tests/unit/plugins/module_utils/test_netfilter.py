@@ -223,7 +223,7 @@ def test_missing_table_and_table_list():
     assert fixture("nft_missing")["rc"] == 1
     assert "No such file or directory" in fixture("nft_missing")["stderr"]
     tables = nf.nft_tables(json.loads(fixture("nft_tables")["stdout"]))
-    assert tables == {("inet", "filter"), ("ip", "nat"), ("inet", NAME)}
+    assert tables == {("inet", "filter"), ("ip", "sidecar_nat"), ("inet", NAME)}
     # a listing without our table (another name) is "no table"
     assert nf.nft_live_text(json.loads(fixture("nft_own_v4")["stdout"]), "other") is None
 
