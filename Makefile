@@ -74,8 +74,6 @@ demo-shell: venv
 
 lint: venv
 	$(BIN)/ansible-lint --profile production --offline
-	$(BIN)/ansible-doc -t module podnet.hostgw.ip_route podnet.hostgw.bridge podnet.hostgw.sysctl >/dev/null
-	$(BIN)/ansible-doc -t connection podnet.hostgw.nsenter >/dev/null
 
 unit: venv
 	$(PY) -m pytest tests/unit -q

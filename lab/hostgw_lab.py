@@ -121,8 +121,16 @@ def describe(inventory):
     gateway = _addr(first.get("hostgw_lab_gateway", underlay[-2]), "hostgw_lab_gateway")
     if gateway not in underlay:
         raise LabError("hostgw_lab_gateway %s is not in hostgw_lab_underlay %s" % (gateway, underlay))
+    underlay6 = first.get("hostgw_lab_underlay_v6")
+    underlay6 = _net(underlay6, "hostgw_lab_underlay_v6") if underlay6 else None
+    gateway6 = None
+    if underlay6 is not None:
+        gateway6 = _addr(first.get("hostgw_lab_gateway_v6", underlay6[-2]), "hostgw_lab_gateway_v6")
+    outside = [str(_addr(a, "hostgw_lab_outside")) for a in first.get("hostgw_lab_outside", ["203.0.113.1"])]
     desc = {"lab": lab, "inventory": os.path.abspath(inventory), "underlay": str(underlay),
-            "gateway": str(gateway), "hosts": {}, "containers": {}}
+            "gateway": str(gateway), "underlay_v6": str(underlay6) if underlay6 else None,
+            "gateway_v6": str(gateway6) if gateway6 else None, "outside": outside,
+            "hosts": {}, "containers": {}}
     used = {str(gateway): "the lab gateway"}
     for index, host in enumerate(hosts):
         hv = hostvars.get(host, {})
@@ -137,11 +145,18 @@ def describe(inventory):
         if str(node_ip) in used:
             raise LabError("host %s: hostgw_node_ip %s is already %s" % (host, node_ip, used[str(node_ip)]))
         used[str(node_ip)] = "host %s" % host
+        node_ip6 = hv.get("hostgw_node_ip_v6")
+        if node_ip6:
+            node_ip6 = _addr(node_ip6, "host %s: hostgw_node_ip_v6" % host)
+            if underlay6 is None or node_ip6 not in underlay6:
+                raise LabError("host %s: hostgw_node_ip_v6 %s is not in hostgw_lab_underlay_v6 %s"
+                               % (host, node_ip6, underlay6))
         subnet = hv.get("hostgw_pod_subnet")
         desc["hosts"][host] = {
             "netns": "%s-%s" % (lab, host),
             "port": "p%d" % index,
             "node_ip": str(node_ip),
+            "node_ip_v6": str(node_ip6) if node_ip6 else None,
             "pod_subnet": str(_net(subnet, "host %s: hostgw_pod_subnet" % host)) if subnet else None,
             "bridge": hv.get("hostgw_bridge", "cni0"),
         }
@@ -151,24 +166,22 @@ def describe(inventory):
                                % (host, cname))
             if cname in desc["containers"] or cname in desc["hosts"]:
                 raise LabError("container name %r is used twice" % cname)
-            if not subnet:
-                raise LabError("host %s lists containers but has no hostgw_pod_subnet" % host)
-            pod_net = ipaddress.ip_network(subnet)
-            caddr = _addr(cip, "container %s" % cname)
-            if caddr not in pod_net or caddr in (pod_net[0], pod_net[1], pod_net[-1]):
-                raise LabError("container %s: %s is not a usable pod address in %s (the first "
-                               "address is the cni0 gateway)" % (cname, caddr, pod_net))
-            if str(caddr) in used:
-                raise LabError("container %s: %s is already %s" % (cname, caddr, used[str(caddr)]))
-            used[str(caddr)] = "container %s" % cname
-            desc["containers"][cname] = {
-                "host": host,
-                "netns": "%s-%s" % (lab, cname),
-                "ip": str(caddr),
-                "prefixlen": pod_net.prefixlen,
-                "gateway": str(pod_net[1]),
-                "veth": "veth" + hashlib.sha1(("%s/%s" % (lab, cname)).encode()).hexdigest()[:8],
-            }
+            container = {"host": host, "netns": "%s-%s" % (lab, cname), "ip": None,
+                         "veth": "veth" + hashlib.sha1(("%s/%s" % (lab, cname)).encode()).hexdigest()[:8]}
+            if cip:  # else CNI's IPAM picks the addresses at attach time
+                if not subnet:
+                    raise LabError("container %s has an address but host %s has no hostgw_pod_subnet"
+                                   % (cname, host))
+                pod_net = ipaddress.ip_network(subnet)
+                caddr = _addr(cip, "container %s" % cname)
+                if caddr not in pod_net or caddr in (pod_net[0], pod_net[1], pod_net[-1]):
+                    raise LabError("container %s: %s is not a usable pod address in %s (the first "
+                                   "address is the cni0 gateway)" % (cname, caddr, pod_net))
+                if str(caddr) in used:
+                    raise LabError("container %s: %s is already %s" % (cname, caddr, used[str(caddr)]))
+                used[str(caddr)] = "container %s" % cname
+                container.update(ip=str(caddr), prefixlen=pod_net.prefixlen, gateway=str(pod_net[1]))
+            desc["containers"][cname] = container
     return desc
 
 
@@ -225,7 +238,7 @@ def up(desc):
             return state
         raise LabError("lab %s is partly up (state in %s); run 'down' first" % (lab, state_dir(lab)))
     state = {"lab": lab, "inventory": desc["inventory"], "switch": None, "hosts": {},
-             "containers": {}}
+             "containers": {}, "outside": desc.get("outside", [])}
     save_state(state)
     underlay = ipaddress.ip_network(desc["underlay"])
     switch = "%s-sw" % lab
@@ -240,6 +253,12 @@ def up(desc):
     ip("link", "set", "lo", "up", ns=switch)
     ip("link", "add", "br0", "type", "bridge", ns=switch)
     ip("addr", "add", "%s/%d" % (desc["gateway"], underlay.prefixlen), "dev", "br0", ns=switch)
+    if desc.get("underlay_v6"):
+        ip("addr", "add", "%s/%d" % (desc["gateway_v6"], ipaddress.ip_network(desc["underlay_v6"]).prefixlen),
+           "dev", "br0", "nodad", ns=switch)
+    # Addresses "outside the cluster" for egress tests: the switch answers them itself.
+    for addr in desc.get("outside", []):
+        ip("addr", "add", addr, "dev", "lo", ns=switch)
     ip("link", "set", "br0", "up", ns=switch)
 
     for host, h in desc["hosts"].items():
@@ -253,6 +272,10 @@ def up(desc):
         ip("addr", "add", "%s/%d" % (h["node_ip"], underlay.prefixlen), "dev", "eth0", ns=ns)
         ip("link", "set", "eth0", "up", ns=ns)
         ip("route", "add", "default", "via", desc["gateway"], "dev", "eth0", ns=ns)
+        if h.get("node_ip_v6"):
+            ip("addr", "add", "%s/%d" % (h["node_ip_v6"], ipaddress.ip_network(desc["underlay_v6"]).prefixlen),
+               "dev", "eth0", "nodad", ns=ns)
+            ip("-6", "route", "add", "default", "via", desc["gateway_v6"], "dev", "eth0", ns=ns)
         state["hosts"][host]["pid"] = start_holder(lab, host, h)
         save_state(state)
     return state
@@ -305,7 +328,9 @@ def cni_add(h, c, conflist):
     try:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD",
                "CNI_CONTAINERID": "podnet-lab-%s" % c["netns"], "CNI_NETNS": "/proc/self/fd/%d" % fd,
-               "CNI_IFNAME": "eth0", "CNI_PATH": CNI_PATH, "CNI_ARGS": "IgnoreUnknown=1;IP=%s" % c["ip"]}
+               "CNI_IFNAME": "eth0", "CNI_PATH": CNI_PATH}
+        if c.get("ip"):
+            env["CNI_ARGS"] = "IgnoreUnknown=1;IP=%s" % c["ip"]
         prev = None
         for plugin in conflist["plugins"]:
             conf = dict(plugin, cniVersion=conflist["cniVersion"], name=conflist["name"])
@@ -354,8 +379,9 @@ def attach(desc, state, use_cni="auto"):
             text = host_file(h, CNI_CONFLIST)
             if text and os.path.exists(os.path.join(CNI_PATH, "bridge")):
                 conflist = json.loads(text)
-            elif use_cni == "always":
-                raise LabError("host %s: no %s or no CNI plugins in %s" % (c["host"], CNI_CONFLIST, CNI_PATH))
+            elif use_cni == "always" or not c.get("ip"):
+                raise LabError("container %s needs CNI, and host %s has no %s or there are no CNI plugins in %s"
+                               % (cname, c["host"], CNI_CONFLIST, CNI_PATH))
         if netns_exists(c["netns"]):
             raise LabError("network namespace %s exists but this lab did not make it" % c["netns"])
         ip("netns", "add", c["netns"])
@@ -364,9 +390,12 @@ def attach(desc, state, use_cni="auto"):
         save_state(state)
         ip("link", "set", "lo", "up", ns=c["netns"])
         if conflist:
-            cni_add(h, c, conflist)
+            result = cni_add(h, c, conflist)
+            c["ips"] = [i["address"].split("/")[0] for i in result.get("ips", [])]
         else:
             attach_by_hand(h, c, bridge, mtu)
+            c["ips"] = [c["ip"]]
+        state["containers"][cname] = c
         save_state(state)
     return state
 
@@ -421,13 +450,13 @@ def show_routes(state):
 
 def ping_all(desc, state, count=1, timeout=2):
     names = sorted(state["containers"])
-    pairs = [(a, b) for a in names for b in names if a != b]
+    pairs = [(a, b, dst) for a in names for b in names if a != b
+             for dst in state["containers"][b]["ips"]]
     if not pairs:
         raise LabError("no containers are attached: run 'attach' after site.yml")
 
     def one(pair):
-        a, b = pair
-        dst = state["containers"][b]["ip"]
+        a, b, dst = pair
         proc = run(["ip", "netns", "exec", state["containers"][a]["netns"], "ping", "-n", "-q",
                     "-c", str(count), "-W", str(timeout), dst], check=False)
         m = re.search(r"= [\d.]+/([\d.]+)/", proc.stdout)
@@ -436,10 +465,10 @@ def ping_all(desc, state, count=1, timeout=2):
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, pairs))
     ok = 0
-    for (a, b), good, rtt in results:
+    for (a, b, dst), good, rtt in results:
         ca, cb = state["containers"][a], state["containers"][b]
         where = "same host" if ca["host"] == cb["host"] else "%s -> %s" % (ca["host"], cb["host"])
-        print("%s %-11s -> %-11s %-15s (%s)%s" % ("ok  " if good else "FAIL", a, b, cb["ip"], where,
+        print("%s %-11s -> %-11s %-24s (%s)%s" % ("ok  " if good else "FAIL", a, b, dst, where,
                                                     " %s ms" % rtt if rtt else ""))
         ok += good
     print("%d/%d pings succeeded" % (ok, len(results)))

@@ -63,3 +63,75 @@ class LabBackend(base.BaseBackend):
 
 
 testinfra.backend.BACKENDS[NAME] = "testinfra_lab.LabBackend"
+
+
+# ---------------------------------------------------------------------------
+# pytest fixtures and helpers shared by the molecule scenarios' verifiers
+# (their conftest.py imports them).
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+import testinfra  # noqa: E402
+
+_HOSTS = {}
+
+
+def lab_host(name):
+    """A testinfra host for a lab host or container, by name."""
+    if name not in _HOSTS:
+        _HOSTS[name] = testinfra.get_host("%s://%s" % (NAME, name))
+    return _HOSTS[name]
+
+
+def record(name):
+    """The pod subnet assignment recorded on lab host NAME."""
+    return json.loads(lab_host(name).file("/etc/podnet/hostgw.json").content_string)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    return lab_state()
+
+
+LISTENER = r"""
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("ready", flush=True)
+s.settimeout(float(sys.argv[3]))
+try:
+    data, peer = s.recvfrom(2048)
+    print(peer[0], flush=True)
+except socket.timeout:
+    print("timeout", flush=True)
+"""
+
+SENDER = r"""
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
+for _ in range(3):
+    s.sendto(b"podnet", (sys.argv[1], int(sys.argv[2])))
+"""
+
+
+def source_seen(listener_netns, listen_ip, sender_netns, port=5353, timeout=3.0):
+    """Send UDP from SENDER_NETNS to LISTEN_IP and return the source address
+    the listener in LISTENER_NETNS saw (or "timeout").  Ends the listener by
+    the PID this call started, never by name."""
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", listener_netns, sys.executable, "-c", LISTENER, listen_ip, str(port),
+         str(timeout)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout.readline().strip() == "ready"
+        subprocess.run(["ip", "netns", "exec", sender_netns, sys.executable, "-c", SENDER, listen_ip,
+                        str(port)], check=True, capture_output=True)
+        return listener.stdout.readline().strip()
+    finally:
+        if listener.poll() is None:
+            listener.kill()
+        listener.wait()
