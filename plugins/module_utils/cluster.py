@@ -256,7 +256,8 @@ def resolve_host(host, s, problems):
         if info is not None and ip not in addresses:
             problems.add("%s: node IP '%s' is not an address of this host (it has %s)", name,
                          raw if not _blank(raw) else ip,
-                         ", ".join(sorted(str(a) for a in addresses if not a.is_loopback)) or "none")
+                         ", ".join(sorted(str(a) for a in addresses if a.version == v and not a.is_loopback
+                                          and not a.is_link_local)) or "none")
             continue
         node["node_ip" + SUFFIX[v]] = ip
 
@@ -395,15 +396,16 @@ def check_cluster(hosts, nodes, s, problems):
         for dev, net in underlay_networks(info, s["bridge"]):
             for v in FAMILIES:
                 cidr = s["cidr"][v]
-                if cidr is not None and cidr.version == net.version and cidr.overlaps(net):
+                if cidr is None or cidr.version != net.version or not cidr.overlaps(net):
+                    continue
+                subnets = [(other, nodes[other].get("pod_subnet" + SUFFIX[v])) for other in sorted(nodes)]
+                clashing = [(other, sub) for other, sub in subnets if sub is not None and sub.overlaps(net)]
+                for other, sub in clashing:
+                    problems.add("%s: pod subnet '%s' of %s overlaps the underlay network %s on %s",
+                                 name, sub, other, net, dev)
+                if not clashing:
                     problems.add("%s: hostgw_cluster_cidr%s '%s' overlaps the underlay network %s on %s",
                                  name, SUFFIX[v], cidr, net, dev)
-                    continue
-                for other in sorted(nodes):
-                    sub = nodes[other].get("pod_subnet" + SUFFIX[v])
-                    if sub is not None and sub.version == net.version and sub.overlaps(net):
-                        problems.add("%s: pod subnet '%s' of %s overlaps the underlay network %s on %s",
-                                     name, sub, other, net, dev)
         if node.get("interface") is None:
             if node.get("node_ip") or node.get("node_ip_v6"):
                 problems.add("%s: no interface holds node IP %s; set hostgw_interface",

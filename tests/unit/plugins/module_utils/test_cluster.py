@@ -153,12 +153,18 @@ def test_recorded_subnet_overlapping_explicit_one_is_an_error():
     assert any("recorded in /etc/podnet/hostgw.json" in p and "overlap" in p for p in problems)
 
 
-def test_cluster_cidr_and_pod_subnet_overlapping_the_underlay():
-    hosts = [host("a", "10.168.0.1/24", extra={"docker0": ["192.168.1.1/24"]}),
-             host("b", "10.168.0.2/24")]
-    problems = plan_fails(hosts)
-    assert "a: hostgw_cluster_cidr '192.168.0.0/16' overlaps the underlay network 192.168.1.0/24 on docker0" \
-        in problems
+def test_pod_subnet_overlapping_an_underlay_network_names_the_subnet_and_owner():
+    hosts = [host("a", "10.168.0.1/24", pod_subnet="192.168.0.0/24", extra={"docker0": ["192.168.1.1/24"]}),
+             host("b", "10.168.0.2/24", pod_subnet="192.168.1.0/24")]
+    assert plan_fails(hosts) == [
+        "a: pod subnet '192.168.1.0/24' of b overlaps the underlay network 192.168.1.0/24 on docker0"]
+
+
+def test_cluster_cidr_overlapping_an_underlay_network():
+    hosts = [host("a", "10.168.0.1/24", pod_subnet="192.168.0.0/24", extra={"docker0": ["192.168.7.1/24"]}),
+             host("b", "10.168.0.2/24", pod_subnet="192.168.1.0/24")]
+    assert plan_fails(hosts) == [
+        "a: hostgw_cluster_cidr '192.168.0.0/16' overlaps the underlay network 192.168.7.0/24 on docker0"]
     problems = plan_fails(seed_hosts(), {"cluster_cidr": "10.0.0.0/8"})
     assert any("overlaps the underlay network 10.168.0.0/24 on eth0" in p for p in problems)
 
