@@ -86,3 +86,38 @@ def test_route_deleted_by_hand_heals_on_the_next_run(lab):
     snap = lab.snapshot()
     assert "192.168.1.0/24 via 10.168.0.2 dev eth0 proto hostgw" in snap["host1"]["routes4"]
     assert "192.168.0.0/24 via 10.168.0.1 dev eth0 proto hostgw" in snap["host2"]["routes4"]
+
+
+def test_verify_prints_the_matrix_fails_on_a_broken_pair_and_cleans_up(lab):
+    recap(lab.site(lab.good_path))
+    good = lab.site(lab.good_path, playbook="playbooks/verify.yml")
+    assert good.returncode == 0, good.stdout[-3000:]
+    assert set(recap(good).values()) == {0}
+    assert "IPv4: row pings column" in good.stdout
+    # Break host3's way to host1's pods behind the collection's back.
+    assert lab.on("host3", "ip", "route", "del", "192.168.0.0/24").returncode == 0
+    bad = lab.site(lab.good_path, playbook="playbooks/verify.yml")
+    assert bad.returncode != 0
+    assert "host3 cannot reach: host1 (IPv4 192.168.0.254)" in bad.stdout
+    assert "\u2717" in bad.stdout
+    for host in ("host1", "host2", "host3"):
+        assert "podnet-verify" not in lab.on(host, "ip", "netns", "list").stdout
+        assert "podnet-vfy0" not in lab.on(host, "ip", "-o", "link", "show").stdout
+
+
+def test_flannel_subnet_env_and_render(lab, tmp_path):
+    recap(lab.site(lab.good_path, "-e", "hostgw_flannel_subnet_env=true"))
+    env = lab.on("host2", "cat", "/run/flannel/subnet.env").stdout
+    assert env == ("FLANNEL_NETWORK=192.168.0.0/16\nFLANNEL_SUBNET=192.168.1.1/24\n"
+                   "FLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n")
+    before = lab.snapshot()
+    out = tmp_path / "render"
+    proc = lab.site(lab.good_path, "-e", "hostgw_render_dir=%s" % out, playbook="playbooks/render.yml")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert lab.snapshot() == before, "render touched a host"
+    assert (out / "hosts" / "host1.routes").read_text() == (
+        "192.168.1.0/24 via 10.168.0.2 dev eth0 proto hostgw\n"
+        "192.168.2.0/24 via 10.168.0.3 dev eth0 proto hostgw\n")
+    table = (out / "cluster.md").read_text()
+    assert "| host3 | 10.168.0.3 | eth0 | 192.168.2.0/24 | 192.168.2.1/24 | 1500 | recorded |" in table
+    assert "routes:\n- dest: 192.168.0.0/24" in (out / "hosts" / "host2.yml").read_text()
