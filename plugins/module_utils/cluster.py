@@ -54,6 +54,20 @@ def _ip(value, version=None):
     return addr
 
 
+def _network_problem(raw, version, key):
+    """Why RAW is not a strict network of VERSION, as the end of a sentence."""
+    try:
+        loose = ipaddress.ip_network(str(raw), strict=False)
+    except ValueError:
+        loose = None
+    if loose is not None and loose.version == version:
+        return "has host bits set; did you mean %s?" % loose
+    if loose is not None:
+        return "is not an %s network (an %s network; %s takes %s)" % (
+            _fam(version), _fam(loose.version), key, _fam(version))
+    return "is not an %s network" % _fam(version)
+
+
 def _blank(value):
     return value is None or (isinstance(value, str) and value.strip() == "")
 
@@ -78,17 +92,7 @@ def parse_settings(settings, problems):
         else:
             net = _net(raw, v)
             if net is None:
-                hint = ""
-                loose = None
-                try:
-                    loose = ipaddress.ip_network(str(raw), strict=False)
-                except ValueError:
-                    pass
-                if loose is not None and loose.version == v:
-                    hint = " (host bits set; did you mean %s?)" % loose
-                elif loose is not None:
-                    hint = " (an %s network; %s takes %s)" % (_fam(loose.version), key, _fam(v))
-                problems.add("%s '%s' is not an %s network%s", key, raw, _fam(v), hint)
+                problems.add("%s '%s' %s", key, raw, _network_problem(raw, v, key))
             out["cidr"][v] = net
         pkey = "hostgw_subnet_prefix" + SUFFIX[v]
         raw_prefix = settings.get("subnet_prefix" + SUFFIX[v])
@@ -212,15 +216,7 @@ def resolve_host(host, s, problems):
             continue
         net = _net(raw, v)
         if net is None:
-            loose = None
-            try:
-                loose = ipaddress.ip_network(str(raw), strict=False)
-            except ValueError:
-                pass
-            if loose is not None and loose.version == v:
-                problems.add("%s: %s '%s' has host bits set; did you mean %s?", name, key, raw, loose)
-            else:
-                problems.add("%s: %s '%s' is not an %s network", name, key, raw, _fam(v))
+            problems.add("%s: %s '%s' %s", name, key, raw, _network_problem(raw, v, key))
             continue
         if not net.subnet_of(s["cidr"][v]):
             problems.add("%s: %s '%s' is outside hostgw_cluster_cidr%s '%s'",

@@ -128,7 +128,8 @@ def test_exhausted_cluster_cidr():
 @pytest.mark.parametrize("value,message", [
     ("192.168.1.5/24", "host1: hostgw_pod_subnet '192.168.1.5/24' has host bits set; did you mean 192.168.1.0/24?"),
     ("10.9.0.0/24", "host1: hostgw_pod_subnet '10.9.0.0/24' is outside hostgw_cluster_cidr '192.168.0.0/16'"),
-    ("fd00::/64", "host1: hostgw_pod_subnet 'fd00::/64' is not an IPv4 network"),
+    ("fd00::/64", "host1: hostgw_pod_subnet 'fd00::/64' is not an IPv4 network (an IPv6 network; "
+                  "hostgw_pod_subnet takes IPv4)"),
     ("banana", "host1: hostgw_pod_subnet 'banana' is not an IPv4 network"),
     ("192.168.0.0/31", "host1: hostgw_pod_subnet '192.168.0.0/31' is too small for a gateway and pods"),
 ])
@@ -220,8 +221,8 @@ def test_reachability_uses_connected_routes_not_gateway_routes():
 
 
 @pytest.mark.parametrize("settings,message", [
-    ({"cluster_cidr": "192.168.0.1/16"}, "hostgw_cluster_cidr '192.168.0.1/16' is not an IPv4 network "
-                                         "(host bits set; did you mean 192.168.0.0/16?)"),
+    ({"cluster_cidr": "192.168.0.1/16"}, "hostgw_cluster_cidr '192.168.0.1/16' has host bits set; "
+                                         "did you mean 192.168.0.0/16?"),
     ({"cluster_cidr": "fd00::/48"}, "hostgw_cluster_cidr 'fd00::/48' is not an IPv4 network "
                                     "(an IPv6 network; hostgw_cluster_cidr takes IPv4)"),
     ({"cluster_cidr": ""}, "set hostgw_cluster_cidr (IPv4) and/or hostgw_cluster_cidr_v6 (IPv6): "
