@@ -17,10 +17,8 @@ import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.podnet.hostgw.plugins.modules import bridge
+from tests.unit.plugins.modules.conftest import run_module
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures")
 
@@ -28,14 +26,6 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures")
 def fixture_text(name):
     with open(os.path.join(FIXTURES, name)) as fh:
         return fh.read()
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 class FakeIp:
@@ -83,28 +73,9 @@ def cni0_as_veth():
 
 
 @pytest.fixture
-def run(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        raise ExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["failed"] = True
-        kwargs["msg"] = msg
-        raise FailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, *a, **k: "/usr/sbin/ip")
-
+def run():
     def _run(fake, params, check_mode=False, diff=False):
-        monkeypatch.setattr(basic.AnsibleModule, "run_command",
-                            lambda self, *a, **k: fake.run_command(*a, **k))
-        args = dict(params, _ansible_check_mode=check_mode, _ansible_diff=diff)
-        with patch_module_args(args):
-            with pytest.raises((ExitJson, FailJson)) as exc:
-                bridge.main()
-        return exc.value.args[0]
+        return run_module(bridge, params, fake.run_command, check_mode=check_mode, diff=diff).result
 
     return _run
 

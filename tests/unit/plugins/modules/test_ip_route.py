@@ -11,13 +11,10 @@ import json
 import os
 
 import pytest
-from unittest import mock
-
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.podnet.hostgw.plugins.modules import ip_route
 from tests.conftest import REPO
+from tests.unit.plugins.modules.conftest import run_module
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 IP = "/usr/sbin/ip"
@@ -31,13 +28,6 @@ def fixture(name):
 
 _missing = fixture("missing_table")
 MISSING_TABLE = (_missing["rc"], _missing["stdout"], _missing["stderr"])
-
-
-class Done(Exception):
-    def __init__(self, result, failed):
-        super(Done, self).__init__(result.get("msg"))
-        self.result = result
-        self.failed = failed
 
 
 class FakeIp(object):
@@ -87,29 +77,7 @@ def no_system_protos(monkeypatch, tmp_path):
 
 
 def run(params, fake, check_mode=False, diff=False):
-    args = dict(params)
-    args["_ansible_check_mode"] = check_mode
-    args["_ansible_diff"] = diff
-    warnings = []
-
-    def exit_json(self, **kw):
-        kw["warnings"] = warnings
-        raise Done(kw, False)
-
-    def fail_json(self, msg, **kw):
-        kw["msg"] = msg
-        kw["warnings"] = warnings
-        raise Done(kw, True)
-
-    with patch_module_args(args), \
-            mock.patch.object(basic.AnsibleModule, "run_command", side_effect=fake), \
-            mock.patch.object(basic.AnsibleModule, "get_bin_path", return_value=IP), \
-            mock.patch.object(basic.AnsibleModule, "warn", lambda self, w: warnings.append(w)), \
-            mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
-            mock.patch.object(basic.AnsibleModule, "fail_json", fail_json):
-        with pytest.raises(Done) as exc:
-            ip_route.main()
-    return exc.value
+    return run_module(ip_route, params, fake, check_mode=check_mode, diff=diff, bin_path=IP)
 
 
 V4_MAIN = fixture("v4_main")["stdout"]

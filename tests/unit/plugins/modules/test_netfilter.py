@@ -12,14 +12,11 @@ import json
 import os
 
 import pytest
-from unittest import mock
-
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.podnet.hostgw.plugins.modules import netfilter
 from ansible_collections.podnet.hostgw.plugins.module_utils import netfilter as nf
 from tests.conftest import REPO
+from tests.unit.plugins.modules.conftest import run_module
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 SBIN = "/usr/sbin/"
@@ -44,13 +41,6 @@ OWN_V4 = out("nft_own_v4")
 EMPTY_FILTER = out("iptables_empty_filter")
 EMPTY_NAT = out("iptables_empty_nat")
 MISSING = (fixture("nft_missing")["rc"], "", fixture("nft_missing")["stderr"])
-
-
-class Done(Exception):
-    def __init__(self, result, failed):
-        super(Done, self).__init__(result.get("msg"))
-        self.result = result
-        self.failed = failed
 
 
 class FakeHost(object):
@@ -99,32 +89,8 @@ class FakeHost(object):
 
 
 def run(params, host, check_mode=False, diff=False, tools=ALL_TOOLS):
-    args = dict(params)
-    args["_ansible_check_mode"] = check_mode
-    args["_ansible_diff"] = diff
-    warnings = []
-
-    def exit_json(self, **kw):
-        kw["warnings"] = warnings
-        raise Done(kw, False)
-
-    def fail_json(self, msg, **kw):
-        kw["msg"] = msg
-        kw["warnings"] = warnings
-        raise Done(kw, True)
-
-    def get_bin_path(self, name, required=False, opt_dirs=None):
-        return SBIN + name if name in tools else None
-
-    with patch_module_args(args), \
-            mock.patch.object(basic.AnsibleModule, "run_command", side_effect=host), \
-            mock.patch.object(basic.AnsibleModule, "get_bin_path", get_bin_path), \
-            mock.patch.object(basic.AnsibleModule, "warn", lambda self, w: warnings.append(w)), \
-            mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
-            mock.patch.object(basic.AnsibleModule, "fail_json", fail_json):
-        with pytest.raises(Done) as exc:
-            netfilter.main()
-    return exc.value
+    return run_module(netfilter, params, host, check_mode=check_mode, diff=diff,
+                      bin_path=lambda name: SBIN + name if name in tools else None)
 
 
 def wanted(cidrs, **kw):
