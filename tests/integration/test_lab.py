@@ -7,6 +7,7 @@ the root namespace must look exactly as before.
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import uuid
@@ -34,7 +35,7 @@ def root_snapshot():
         "routes4": out(["ip", "-4", "route", "show", "table", "all"]),
         "routes6": out(["ip", "-6", "route", "show", "table", "all"]),
         "netns": sorted(out(["ip", "netns", "list"]).split("\n")),
-        "mounts": sorted(l for l in open("/proc/self/mounts").read().splitlines() if "/run/netns" not in l),
+        "mounts": sorted(l for l in pathlib.Path("/proc/self/mounts").read_text().splitlines() if "/run/netns" not in l),
     }
 
 
@@ -95,7 +96,7 @@ def lab_inventory(tmp_path):
 def test_lab_up_down_leaves_root_namespace_exactly_as_before(lab_inventory):
     inventory, lab, before = lab_inventory
     lab_cmd(inventory, "up")
-    state = json.load(open("/run/podnet-hostgw-lab/%s/state.json" % lab))
+    state = json.loads(pathlib.Path("/run/podnet-hostgw-lab/%s/state.json" % lab).read_text())
     assert sorted(state["hosts"]) == ["alpha", "beta"]
     assert root_snapshot()["addrs"] == before["addrs"]
     assert root_snapshot()["routes4"] == before["routes4"]

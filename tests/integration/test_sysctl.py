@@ -1,6 +1,7 @@
 """podnet.hostgw.sysctl on a real kernel, inside a throwaway namespace."""
 
 import os
+import pathlib
 
 import pytest
 
@@ -20,7 +21,7 @@ def test_applies_persists_and_is_idempotent(netns, tmp_path):
     assert first["changed"] is True
     assert first["applied"] == {FORWARD: "1"}
     assert forward(netns) == "1"
-    assert "net.ipv4.ip_forward = 1\n" in open(path).read()
+    assert "net.ipv4.ip_forward = 1\n" in pathlib.Path(path).read_text()
     assert os.stat(path).st_mode & 0o777 == 0o644
     running = first["diff"][0]
     assert (running["before"], running["after"]) == ("net.ipv4.ip_forward = 0\n", "net.ipv4.ip_forward = 1\n")
@@ -63,10 +64,10 @@ def test_bad_keys_fail_and_change_nothing(netns, tmp_path):
 def test_absent_restores_the_value_from_before_and_removes_the_file(netns, tmp_path):
     path = str(tmp_path / "60-test.conf")
     netns.module("sysctl", {"values": {FORWARD: 1}, "path": path})
-    assert "# previous: net.ipv4.ip_forward = 0\n" in open(path).read()
+    assert "# previous: net.ipv4.ip_forward = 0\n" in pathlib.Path(path).read_text()
     # A later run keeps the value from before the first change, not its own.
     netns.module("sysctl", {"values": {FORWARD: 1}, "path": path})
-    assert "# previous: net.ipv4.ip_forward = 0\n" in open(path).read()
+    assert "# previous: net.ipv4.ip_forward = 0\n" in pathlib.Path(path).read_text()
     check = netns.module("sysctl", {"path": path, "state": "absent"}, check_mode=True)
     assert check["changed"] is True and check["applied"] == {FORWARD: "0"}
     assert forward(netns) == "1" and os.path.exists(path)

@@ -16,7 +16,8 @@ PLUGINS = sorted(glob.glob(os.path.join(REPO, "plugins", "modules", "*.py"))
 
 
 def doc_blocks(path):
-    tree = ast.parse(open(path).read())
+    with open(path) as fh:
+        tree = ast.parse(fh.read())
     blocks = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
