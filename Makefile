@@ -84,9 +84,10 @@ integration: deps venv
 molecule: deps venv
 	$(BIN)/molecule test --all
 
+# molecule first, pytest last: the run ends on pytest's summary line.
 test: deps venv lint
-	$(PY) -m pytest tests -q
 	$(BIN)/molecule test --all
+	$(PY) -m pytest tests -q
 
 bench: deps venv
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt

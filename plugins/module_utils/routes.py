@@ -324,6 +324,43 @@ def _ctrl_errors(entry):
     return errs
 
 
+LINE_VALUE_WORDS = frozenset(("via", "dev", "metric", "table", "src"))
+LINE_WORD_ALIASES = {"to": None, "gw": "via", "oif": "dev", "preference": "metric", "priority": "metric"}
+
+
+def parse_route_line(text):
+    """``"DEST [via GW] [dev DEV] [metric N] [table T] [src S] [onlink]"`` as a
+    route dict, the compact form of a ``routes`` entry (``ip route`` syntax).
+
+    Returns ``(dict, error)``.  Only the words above are understood; anything
+    else is an error naming it, never ignored.
+    """
+    words = text.split()
+    if not words:
+        return None, "an empty route line"
+    entry = {"dest": words[0]}
+    i = 1
+    while i < len(words):
+        word = words[i]
+        if word == "onlink":
+            if "onlink" in entry:
+                return None, "onlink given twice"
+            entry["onlink"] = True
+            i += 1
+            continue
+        if word not in LINE_VALUE_WORDS:
+            hint = LINE_WORD_ALIASES.get(word)
+            return None, "unknown word %s%s" % (show(word), "; write %s" % hint if hint else
+                                                  "; a route line takes via, dev, metric, table, src, onlink")
+        if i + 1 >= len(words):
+            return None, "%s needs a value" % word
+        if word in entry:
+            return None, "%s given twice" % word
+        entry[word] = words[i + 1]
+        i += 2
+    return entry, None
+
+
 def validate_routes(entries, default_state="present", default_table=MAIN_TABLE):
     """Validate the ``routes`` option.
 
@@ -345,8 +382,16 @@ def validate_routes(entries, default_state="present", default_table=MAIN_TABLE):
     dev_ok = set()      # next hops and devices repeat: validate each once
     via_cache = {}
     for i, e in enumerate(entries):
-        if not isinstance(e, dict):
-            errors.append("routes[%d]: %s is not a dict with at least dest" % (i, show(e)))
+        if e.__class__ is str:
+            if _ctrl_search(e):
+                errors.append("routes[%d]: %s contains a control character (newline or similar)" % (i, show(e)))
+                continue
+            e, err = parse_route_line(e)
+            if err:
+                errors.append("routes[%d]: %s" % (i, err))
+                continue
+        elif not isinstance(e, dict):
+            errors.append("routes[%d]: %s is neither a route dict nor a route line" % (i, show(e)))
             continue
         errs = []
         if len(e) > 8 or not ROUTE_KEYS.issuperset(e):

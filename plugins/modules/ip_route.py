@@ -65,8 +65,13 @@ options:
     description:
       - The routes to manage.
       - With O(purge=false) routes not listed here are left alone.
+      - Each entry is a dict with the keys below, or the same route as one line in
+        C(ip route) syntax, V(DEST [via GW] [dev DEV] [metric N] [table T] [src S] [onlink]),
+        for example V(192.168.1.0/24 via 10.168.0.2 dev eth0). The line form is parsed
+        and validated exactly like the dict form (an unknown word is an error); it is
+        much cheaper for Ansible to pass along at thousands of routes.
     type: list
-    elements: dict
+    elements: raw
     default: []
     suboptions:
       dest:
@@ -501,7 +506,7 @@ def main():
             # routes[] entries are validated by routes.validate_routes (every
             # bad entry reported with its index; cheaper than Ansible's
             # per-element suboption validation at 10 000 routes).
-            routes=dict(type="list", elements="dict", default=[]),
+            routes=dict(type="list", elements="raw", default=[]),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             purge=dict(type="bool", default=False),
             tables=dict(type="list", elements="str", default=[]),

@@ -195,6 +195,22 @@ def test_apply_seed_routes(ns):
                      "protocol": "252", "flags": []}]
 
 
+def test_route_lines_apply_like_dicts_and_mix_with_them(ns):
+    lines = ["192.168.1.0/24 via 10.168.0.2 dev eth0", "fd00:1:1::/64 via fd00:10::2 dev eth0 metric 7"]
+    res = ns.run_module({"routes": lines})
+    assert res.get("failed") is not True, res
+    assert res["commands"] == [
+        "route replace 192.168.1.0/24 via 10.168.0.2 dev eth0 table 254 metric 0 proto 252",
+        "route replace fd00:1:1::/64 via fd00:10::2 dev eth0 table 254 metric 7 proto 252"]
+    again = ns.run_module({"routes": [HOST1, {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0",
+                                              "metric": 7}]})
+    assert again["changed"] is False and again["commands"] == []
+    before = everything(ns)
+    bad = ns.run_module({"routes": ["192.168.2.0/24 via 10.168.0.2 dev eth0 proto static"], "purge": True})
+    assert bad["failed"] is True and "routes[0]: unknown word proto" in bad["msg"]
+    assert everything(ns) == before
+
+
 def test_reapply_changes_nothing(ns):
     params = {"routes": [HOST1, {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"}]}
     first = ns.run_module(params)

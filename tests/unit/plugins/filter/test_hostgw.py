@@ -20,6 +20,11 @@ def test_peer_routes_exclude_own_and_use_own_device():
     ]
 
 
+def test_peer_route_lines_are_the_compact_ip_route_form():
+    assert f.hostgw_peer_route_lines(PLAN, "host2") == [
+        "192.168.0.0/24 via 10.168.0.1 dev ens5", "192.168.2.0/24 via 10.168.0.3 dev ens5"]
+
+
 def test_route_map_covers_every_node():
     m = f.hostgw_route_map(PLAN)
     assert sorted(m) == ["host1", "host2", "host3"]
