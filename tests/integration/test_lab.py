@@ -152,3 +152,12 @@ def test_nsenter_connection_fails_clearly_when_lab_is_down(lab_inventory):
     res = ansible(inventory, "alpha", "-m", "ansible.builtin.raw", "-a", "true")
     assert res.returncode != 0
     assert "is the lab up?" in res.stdout + res.stderr
+
+
+def test_nsenter_connection_pipelines_modules_over_stdin(lab_inventory):
+    inventory, lab, _ = lab_inventory
+    lab_cmd(inventory, "up")
+    res = ansible(inventory, "alpha", "-m", "ansible.builtin.ping", "-vvv")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "PUT " not in res.stdout  # no temporary module file: it went through stdin
+    assert '"ping": "pong"' in res.stdout
