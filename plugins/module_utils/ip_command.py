@@ -14,20 +14,51 @@ __metaclass__ = type
 
 import json
 import re
+from collections import namedtuple
 
 C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"}
 
 # "Command failed -:3" is how ip -batch names the failing input line.
-_BATCH_FAILED_LINE = re.compile(r"Command failed -:(\d+)")
+_BATCH_FAILED_LINE = re.compile(r"Command failed -:(\d+)\s*$")
+
+BatchResult = namedtuple("BatchResult", "rc out err errors unattributed")
+BatchResult.__doc__ = """What ``ip -batch`` did: ``errors`` maps a failed input line
+(1-based) to its message; ``unattributed`` holds messages no line number
+claimed (an argument error stops ip at once, without a line number)."""
+
+
+def parse_batch_errors(stderr):
+    """``({line_number: message}, unattributed_messages)`` from the stderr of
+    ``ip -force -batch -``.  A kernel error prints its message, then
+    ``Command failed -:N``; an argument parse error prints only the message
+    and ends ip at once (the rest of the batch never runs)."""
+    by_line = {}
+    pending = []
+    for raw in (stderr or "").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        m = _BATCH_FAILED_LINE.search(line)
+        if m:
+            n = int(m.group(1))
+            msg = "; ".join(pending) if pending else "failed"
+            by_line[n] = (by_line[n] + "; " + msg) if n in by_line else msg
+            pending = []
+            continue
+        for prefix in ("Error: ", "RTNETLINK answers: "):
+            if line.startswith(prefix):
+                line = line[len(prefix):]
+                break
+        pending.append(line)
+    return by_line, pending
 
 
 class IpCommandError(Exception):
-    def __init__(self, message, rc=None, stdout="", stderr="", failed_lines=None):
+    def __init__(self, message, rc=None, stdout="", stderr=""):
         super(IpCommandError, self).__init__(message)
         self.rc = rc
         self.stdout = stdout
         self.stderr = stderr
-        self.failed_lines = failed_lines or []
 
 
 class IpCommand:
@@ -63,18 +94,17 @@ class IpCommand:
             )
 
     def batch(self, lines, force=True):
-        """Run ``ip [-force] -batch -`` with LINES on stdin.
+        """Run ``ip [-force] -batch -`` with LINES on stdin; a BatchResult.
 
         With ``force`` ip keeps going after a failing line, so the caller can
-        tell exactly which lines were applied.  Returns ``(rc, out, err,
-        failed_line_numbers)``, line numbers 1-based as ip reports them.
+        tell exactly which lines were applied.
         """
         if not lines:
-            return 0, "", "", []
+            return BatchResult(0, "", "", {}, [])
         for line in lines:
             if "\n" in line or "\r" in line:
                 raise IpCommandError("refusing a batch line with a line break: %r" % line)
         args = (["-force"] if force else []) + ["-batch", "-"]
         rc, out, err = self.run(args, data="\n".join(lines) + "\n")
-        failed = sorted(set(int(n) for n in _BATCH_FAILED_LINE.findall(err)))
-        return rc, out, err, failed
+        errors, unattributed = parse_batch_errors(err)
+        return BatchResult(rc, out, err, errors, unattributed)

@@ -45,7 +45,6 @@ DEFAULT_BRIDGE_MTU = 1500     # what the kernel gives a new bridge (ether_setup)
 # unquoted, a trailing backslash continues the line.
 _BATCH_UNSAFE = {"#": "'#'", '"': "a double quote", "'": "a single quote", "\\": "a backslash"}
 _PREFIX_RE = re.compile(r"^[0-9]{1,3}$")
-_FAILED_LINE_RE = re.compile(r"^Command failed -:(\d+)\s*$")
 _LINK_LOCAL_V6 = ipaddress.ip_network("fe80::/10")
 
 
@@ -508,21 +507,6 @@ def mismatches(expected, actual):
 # errors from ip -batch
 
 
-def split_batch_errors(stderr):
-    """Map ``ip -batch`` stderr to ``{line_number: message}``: each failing
-    line's messages precede its ``Command failed -:N`` marker."""
-    result = {}
-    pending = []
-    for raw in (stderr or "").splitlines():
-        match = _FAILED_LINE_RE.match(raw.strip())
-        if match:
-            result[int(match.group(1))] = " ".join(pending).strip()
-            pending = []
-        elif raw.strip():
-            pending.append(raw.strip())
-    return result
-
-
 _HINTS = (
     ("Operation not permitted",
      "changing links needs CAP_NET_ADMIN; run the task with become: true"),
@@ -557,20 +541,19 @@ def explain(command, message):
     return None
 
 
-def describe_batch_failure(commands, stderr, failed_lines):
-    """``(message, failures)`` for a failed ``ip -batch`` run; FAILURES is a list
-    of dicts ``line``, ``command``, ``error``, ``hint`` (hint may be None)."""
-    per_line = split_batch_errors(stderr)
-    numbers = sorted(set(failed_lines) | set(per_line))
+def describe_batch_failure(commands, batch):
+    """``(message, failures)`` for a failed ``ip -batch`` run (an
+    ip_command.BatchResult); FAILURES is a list of dicts ``line``,
+    ``command``, ``error``, ``hint`` (hint may be None)."""
     failures = []
     parts = []
-    for number in numbers:
+    for number in sorted(batch.errors):
         command = commands[number - 1] if 0 < number <= len(commands) else "?"
-        error = per_line.get(number) or "failed"
+        error = batch.errors[number]
         hint = explain(command, error)
         failures.append({"line": number, "command": command, "error": error, "hint": hint})
         parts.append("'%s' failed: %s%s" % (command, error, " (%s)" % hint if hint else ""))
     if not parts:
-        detail = (stderr or "").strip() or "no error output"
+        detail = "; ".join(batch.unattributed) or (batch.err or "").strip() or "no error output"
         return "ip -batch failed: %s" % detail, failures
     return "ip -batch failed: " + "; ".join(parts), failures

@@ -11,7 +11,7 @@
   answer into ``Route`` objects with the same normalisation.
 * ``plan`` compares the two and returns the ``ip -batch`` lines to run plus
   what will be added, removed and modified.
-* ``parse_batch_errors``/``verify``/``translate_error`` explain a failed batch.
+* ``verify``/``translate_error`` explain a failed batch (ip_command parses it).
 
 Identity: a route is identified by ``(family, table, dest, metric, tos)``
 (tos is always 0 for routes this module writes).  That is what the kernel's
@@ -918,35 +918,6 @@ def managed_lines(kernel, ours):
 
 
 # ------------------------------------------------------- failure handling --
-
-_FAILED_LINE = re.compile(r"Command failed -:(\d+)\s*$")
-
-
-def parse_batch_errors(stderr):
-    """``({line_number: message}, unattributed_messages)`` from the stderr of
-    ``ip -force -batch -``.  A kernel error prints its message then
-    ``Command failed -:N``; an argument parse error prints only the message
-    and ends ip at once (the rest of the batch never runs)."""
-    by_line = {}
-    pending = []
-    for raw in (stderr or "").splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        m = _FAILED_LINE.search(line)
-        if m:
-            n = int(m.group(1))
-            msg = "; ".join(pending) if pending else "failed"
-            by_line[n] = (by_line[n] + "; " + msg) if n in by_line else msg
-            pending = []
-            continue
-        for prefix in ("Error: ", "RTNETLINK answers: "):
-            if line.startswith(prefix):
-                line = line[len(prefix):]
-                break
-        pending.append(line)
-    return by_line, pending
-
 
 def translate_error(message, op, route):
     """A kernel/ip error for OP on ROUTE in ops terms (the raw message is

@@ -337,7 +337,7 @@ def main():
         module.exit_json(**result)
 
     try:
-        rc, _out, err, failed = ipc.batch(commands)
+        batch = ipc.batch(commands)
     except IpCommandError as exc:
         module.fail_json(msg=str(exc), **result)
 
@@ -349,10 +349,10 @@ def main():
         read_error = str(exc)
     result["bridge"] = actual
 
-    if rc != 0 or failed:
-        msg, failures = describe_batch_failure(commands, err, failed)
+    if batch.rc != 0 or batch.errors:
+        msg, failures = describe_batch_failure(commands, batch)
         result["changed"] = len(failures) < len(commands)
-        module.fail_json(msg=msg, failed_commands=failures, stderr=err, **result)
+        module.fail_json(msg=msg, failed_commands=failures, stderr=batch.err, **result)
     if actual is None:
         module.fail_json(msg="the changes were applied but reading %s back failed: %s"
                          % (name, read_error), **result)

@@ -592,14 +592,15 @@ def main():
 
     # 4. apply, all in one batch
     try:
-        rc, _out, err, _failed_lines = ip.batch(plan.commands, force=True)
+        batch = ip.batch(plan.commands, force=True)
     except IpCommandError as exc:
         module.fail_json(msg=str(exc), **result)
+    rc, err = batch.rc, batch.err
     if rc == 0:
         module.exit_json(**result)
 
     # 5. a failed batch: re-read and report what is and is not in effect
-    by_line, loose = rt.parse_batch_errors(err)
+    by_line, loose = batch.errors, batch.unattributed
     try:
         now = read_kernel(ip, reads)
     except IpCommandError as exc:

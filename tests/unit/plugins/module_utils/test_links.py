@@ -32,6 +32,7 @@ import os
 import pytest
 
 from ansible_collections.podnet.hostgw.plugins.module_utils import links
+from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import BatchResult, parse_batch_errors
 from ansible_collections.podnet.hostgw.plugins.module_utils.links import PlanError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures")
@@ -588,20 +589,25 @@ def test_mismatches():
     ]
 
 
-def test_split_batch_errors_real_output():
-    assert links.split_batch_errors(BATCH_STDERR) == {
-        1: "Error: ipv4: Address already assigned.",
-        2: "Error: ipv4: Address not found.",
+def batch_result(stderr, rc=1):
+    errors, unattributed = parse_batch_errors(stderr)
+    return BatchResult(rc, "", stderr, errors, unattributed)
+
+
+def test_batch_errors_from_real_link_and_addr_output():
+    assert parse_batch_errors(BATCH_STDERR) == ({
+        1: "ipv4: Address already assigned.",
+        2: "ipv4: Address not found.",
         3: 'Cannot find device "nope"',
-        4: "Error: mtu greater than device maximum.",
-    }
-    assert links.split_batch_errors("") == {}
+        4: "mtu greater than device maximum.",
+    }, [])
+    assert parse_batch_errors("") == ({}, [])
 
 
 def test_describe_batch_failure_names_commands_and_hints():
     commands = ["addr add 192.168.1.1/16 dev cni0", "addr del 10.9.9.9/8 dev cni0",
                 "link set dev nope up", "link set dev cni0 mtu 70000", "addr add 192.168.7.1/24 dev cni0"]
-    msg, failures = links.describe_batch_failure(commands, BATCH_STDERR, [1, 2, 3, 4])
+    msg, failures = links.describe_batch_failure(commands, batch_result(BATCH_STDERR))
     assert [f["line"] for f in failures] == [1, 2, 3, 4]
     assert failures[0]["command"] == "addr add 192.168.1.1/16 dev cni0"
     assert failures[0]["hint"] == "the address appeared while the batch ran (changed concurrently?)"
@@ -609,13 +615,13 @@ def test_describe_batch_failure_names_commands_and_hints():
     assert failures[2]["hint"] == "the link disappeared while the batch ran (changed concurrently?)"
     assert failures[3]["hint"] is None
     assert msg.startswith("ip -batch failed: 'addr add 192.168.1.1/16 dev cni0' failed: "
-                          "Error: ipv4: Address already assigned. (the address appeared")
-    assert "'link set dev cni0 mtu 70000' failed: Error: mtu greater than device maximum." in msg
+                          "ipv4: Address already assigned. (the address appeared")
+    assert "'link set dev cni0 mtu 70000' failed: mtu greater than device maximum." in msg
     assert "192.168.7.1" not in msg
 
 
 def test_describe_batch_failure_without_markers():
-    msg, failures = links.describe_batch_failure(["link add name cni0 type bridge"], "boom\n", [])
+    msg, failures = links.describe_batch_failure(["link add name cni0 type bridge"], batch_result("boom\n"))
     assert msg == "ip -batch failed: boom"
     assert failures == []
 

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from ansible_collections.podnet.hostgw.plugins.module_utils import routes as rt
+from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import parse_batch_errors
 from tests.conftest import REPO
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -560,7 +561,7 @@ class TestPlan:
 class TestBatchErrors:
     def test_parse_batch_errors_from_real_stderr(self):
         fx = fixture("batch_errors")
-        by_line, loose = rt.parse_batch_errors(fx["stderr"])
+        by_line, loose = parse_batch_errors(fx["stderr"])
         assert by_line == {2: "Nexthop has invalid gateway.", 3: 'Cannot find device "eth9"',
                            4: "Invalid prefsrc address.", 5: "No route to host", 6: "No such process"}
         # the argument error ends ip without a "Command failed" line
@@ -603,7 +604,6 @@ class TestRouteLines:
     """The compact form: one ``ip route`` style line per entry."""
 
     def test_line_and_dict_give_the_same_route(self):
-        from ansible_collections.podnet.hostgw.plugins.module_utils import routes as rt
         line, _ = rt.validate_routes(["192.168.1.0/24 via 10.168.0.2 dev eth0 metric 5 table 100 src 10.168.0.1 onlink"])
         as_dict, _ = rt.validate_routes([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth0", "metric": 5,
                                           "table": 100, "src": "10.168.0.1", "onlink": True}])

@@ -216,7 +216,7 @@ def test_kernel_error_names_the_command_and_translates(run):
     hint = ("IPv6 is disabled on this link: check the sysctls net.ipv6.conf.cni0.disable_ipv6 "
             "and net.ipv6.conf.default.disable_ipv6")
     assert result["msg"] == (
-        "ip -batch failed: 'addr add fd00:1::1/64 dev cni0' failed: Error: ipv6: IPv6 is disabled on this device. "
+        "ip -batch failed: 'addr add fd00:1::1/64 dev cni0' failed: ipv6: IPv6 is disabled on this device. "
         "(%s)" % hint)
     assert result["failed_commands"] == [{
         "line": 3, "command": "addr add fd00:1::1/64 dev cni0",
