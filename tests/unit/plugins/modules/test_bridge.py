@@ -220,7 +220,7 @@ def test_kernel_error_names_the_command_and_translates(run):
         "(%s)" % hint)
     assert result["failed_commands"] == [{
         "line": 3, "command": "addr add fd00:1::1/64 dev cni0",
-        "error": "Error: ipv6: IPv6 is disabled on this device.", "hint": hint}]
+        "error": "ipv6: IPv6 is disabled on this device.", "hint": hint}]
     assert result["changed"] is True          # the other three lines ran
     assert result["bridge"]["addresses"] == ["192.168.1.1/24"]
 
