@@ -14,14 +14,25 @@ N wanted routes (and only them) with the module's tag:
 
   ip_batch        ``ip -force -batch -`` of the module's own ``route replace`` lines
   ip_batch_samegw control: the same, all routes via ONE gateway (kernel cost)
-  module          the module as Ansible runs it: python, args file, JSON out
+  ip_batch_nexthops control: the same routes through nexthop objects
+  module          the module as Ansible runs it: python, args file, JSON out;
+                  ``routes`` as dicts ``{dest, via, dev}``
+  module_lines    the same with ``routes`` as lines ``"DEST via GW dev DEV"``
+                  (the form the collection's routes role passes)
   module_fixed    the module with ``routes: []`` (interpreter + framework cost)
   ip_per_route    one ``ip route replace`` process per route (subprocess, no shell)
-  playbook        ansible-playbook, connection local, one ip_route task
-  playbook_empty  the same playbook and vars file with an empty task list
+  playbook*       ansible-playbook, connection local, one ip_route task, in four
+                  variants: routes form (dicts, lines) x vars file (YAML, JSON),
+                  see PLAYBOOKS; ``playbook`` is dicts in YAML (the original)
+  playbook*_empty the same playbook and vars file with an empty task list
   playbook_loop   ansible ``loop:`` of ``ansible.builtin.command: ip route replace``
+
+The module's ``commands`` (both forms, every apply run, and the ansible task's
+via the callback) must equal the floor's lines; no-op runs must have none.
 """
 
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -34,6 +45,20 @@ import time
 PROTO = 252
 DEV = "eth0"
 MODULE = "ansible_collections.podnet.hostgw.plugins.modules.ip_route"
+
+# ansible-playbook variants: method id -> (routes form, vars file format).
+# "playbook" is the original row (dicts, a YAML vars file as a person writes
+# one); "playbook_lines" (lines, JSON vars file, as a provisioning tool would
+# generate it) is the form the targets are judged on.
+PLAYBOOKS = (
+    ("playbook", "dicts", "yaml"),
+    ("playbook_dicts_json", "dicts", "json"),
+    ("playbook_lines", "lines", "json"),
+    ("playbook_lines_yaml", "lines", "yaml"),
+)
+# ansible-playbook runs profiled at the largest N: (method, mode).
+PROFILED_PLAYBOOKS = (("playbook", "noop"), ("playbook", "apply"), ("playbook_lines", "noop"),
+                      ("playbook_lines", "apply"))
 
 
 def log(msg):
@@ -59,9 +84,34 @@ def make_routes(n, same_gateway=False):
             for i in range(n)]
 
 
+def route_line(r):
+    """R in the module's line form, as the routes role's
+    ``hostgw_peer_route_lines`` filter writes it."""
+    return "%s via %s dev %s" % (r["dest"], r["via"], r["dev"])
+
+
+def digest(lines):
+    """Order-independent fingerprint of a list of lines."""
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
 def same_gateway_line(line):
     """LINE with its next hop replaced by peer 0's (the control)."""
     return re.sub(r" via [0-9.]+ ", " via %s " % gateway(0), line)
+
+
+def nexthop_lines(lines):
+    """The same routes through nexthop objects (the second control): one
+    ``nexthop replace id I via GW dev DEV proto 252`` per route, then each
+    route as ``route replace DEST nhid I ...``."""
+    nhs, routes = [], []
+    for i, line in enumerate(lines, 1):
+        m = re.match(r"route replace (\S+) via (\S+) dev (\S+) (.*)$", line)
+        if not m:
+            raise RuntimeError("cannot make a nexthop line of %r" % line)
+        nhs.append("nexthop replace id %d via %s dev %s proto %d" % (i, m.group(2), m.group(3), PROTO))
+        routes.append("route replace %s nhid %d %s" % (m.group(1), i, m.group(4)))
+    return nhs + routes
 
 
 # ------------------------------------------------------------ namespace --
@@ -105,6 +155,9 @@ class Box(object):
         return out
 
     def flush(self):
+        # Nexthop objects of the control (and with them the routes that use
+        # them; `ip route flush` refuses those); harmless if there are none.
+        self.run([self.ip, "nexthop", "flush", "proto", str(PROTO)], check=False)
         self.run([self.ip, "-4", "route", "flush", "table", "main", "proto", str(PROTO)])
         left = self.tagged()
         if left:
@@ -164,46 +217,73 @@ class Bench(object):
         self.work = os.path.join(spec["workdir"], "n%d" % self.n)
         os.makedirs(self.work, exist_ok=True)
         self.routes = make_routes(self.n)
+        self.route_lines = [route_line(r) for r in self.routes]
         self.samples = Samples()
+        self.profiled_task_seconds = {}
         self._write_inputs()
         self.lines = self._module_lines()
+        self.lines_sorted = sorted(self.lines)
+        self.lines_digest = digest(self.lines)
 
     # inputs ---------------------------------------------------------------
     def _write_inputs(self):
         w = self.work
-        self.args_file = os.path.join(w, "args.json")
-        with open(self.args_file, "w") as fh:
-            json.dump({"ANSIBLE_MODULE_ARGS": {"routes": self.routes,
-                                               "protos_dir": self.spec["protos_dir"]}}, fh)
+        pd = self.spec["protos_dir"]
+        self.args = {}
+        for form, routes in (("dicts", self.routes), ("lines", self.route_lines)):
+            self.args[form] = os.path.join(w, "args-%s.json" % form)
+            with open(self.args[form], "w") as fh:
+                json.dump({"ANSIBLE_MODULE_ARGS": {"routes": routes, "protos_dir": pd}}, fh)
+        self.args_file = self.args["dicts"]
         self.args_empty = os.path.join(w, "args-empty.json")
         with open(self.args_empty, "w") as fh:
-            json.dump({"ANSIBLE_MODULE_ARGS": {"routes": [],
-                                               "protos_dir": self.spec["protos_dir"]}}, fh)
-        # The vars file as a person writes one: YAML, one flow mapping a line.
-        self.vars_file = os.path.join(w, "routes.yml")
-        with open(self.vars_file, "w") as fh:
-            fh.write("---\nhgwb_routes:\n")
-            for r in self.routes:
-                fh.write("  - {dest: %s, via: %s, dev: %s}\n" % (r["dest"], r["via"], r["dev"]))
+            json.dump({"ANSIBLE_MODULE_ARGS": {"routes": [], "protos_dir": pd}}, fh)
+        # Vars files.  YAML as a person writes one: one flow mapping (dicts)
+        # or one plain scalar (lines) a line.  JSON as a tool generates one;
+        # ansible-core's DataLoader tries json.loads before the YAML parser.
+        self.vars_files = {}
+        for form in ("dicts", "lines"):
+            path = os.path.join(w, "routes-%s.yml" % form)
+            with open(path, "w") as fh:
+                fh.write("---\nhgwb_routes:\n")
+                if form == "dicts":
+                    for r in self.routes:
+                        fh.write("  - {dest: %s, via: %s, dev: %s}\n" % (r["dest"], r["via"], r["dev"]))
+                else:
+                    for line in self.route_lines:
+                        fh.write("  - %s\n" % line)
+            self.vars_files[(form, "yaml")] = path
+            path = os.path.join(w, "routes-%s.json" % form)
+            with open(path, "w") as fh:
+                json.dump({"hgwb_routes": self.routes if form == "dicts" else self.route_lines}, fh)
+            self.vars_files[(form, "json")] = path
+        self.vars_file = self.vars_files[("dicts", "yaml")]
         self.inventory = os.path.join(w, "inventory.ini")
         with open(self.inventory, "w") as fh:
             fh.write("localhost ansible_connection=local ansible_python_interpreter=%s\n"
                      % self.spec["python"])
-        head = ("---\n- name: Benchmark\n  hosts: localhost\n  gather_facts: false\n"
-                "  vars_files:\n    - %s\n" % self.vars_file)
-        self.play_task = os.path.join(w, "task.yml")
-        with open(self.play_task, "w") as fh:
-            fh.write(head + "  tasks:\n"
-                     "    - name: Peer routes\n"
-                     "      podnet.hostgw.ip_route:\n"
-                     "        routes: \"{{ hgwb_routes }}\"\n"
-                     "        protos_dir: %s\n" % self.spec["protos_dir"])
-        self.play_empty = os.path.join(w, "empty.yml")
-        with open(self.play_empty, "w") as fh:
-            fh.write(head + "  tasks: []\n")
+
+        def head(vars_file):
+            return ("---\n- name: Benchmark\n  hosts: localhost\n  gather_facts: false\n"
+                    "  vars_files:\n    - %s\n" % vars_file)
+
+        self.play_task = {}
+        self.play_empty = {}
+        for method, form, fmt in PLAYBOOKS:
+            vf = self.vars_files[(form, fmt)]
+            self.play_task[method] = os.path.join(w, "task-%s.yml" % method)
+            with open(self.play_task[method], "w") as fh:
+                fh.write(head(vf) + "  tasks:\n"
+                         "    - name: Peer routes\n"
+                         "      podnet.hostgw.ip_route:\n"
+                         "        routes: \"{{ hgwb_routes }}\"\n"
+                         "        protos_dir: %s\n" % pd)
+            self.play_empty[method] = os.path.join(w, "empty-%s.yml" % method)
+            with open(self.play_empty[method], "w") as fh:
+                fh.write(head(vf) + "  tasks: []\n")
         self.play_loop = os.path.join(w, "loop.yml")
         with open(self.play_loop, "w") as fh:
-            fh.write(head + "  tasks:\n"
+            fh.write(head(self.vars_file) + "  tasks:\n"
                      "    - name: Peer routes, one command each\n"
                      "      ansible.builtin.command:\n"
                      "        argv: [ip, route, replace, \"{{ item.dest }}\", via, \"{{ item.via }}\",\n"
@@ -211,16 +291,20 @@ class Bench(object):
                      "      loop: \"{{ hgwb_routes }}\"\n"
                      "      changed_when: true\n" % PROTO)
 
+    def _check_mode_commands(self, form):
+        path = os.path.join(self.work, "args-check-%s.json" % form)
+        with open(path, "w") as fh:
+            json.dump({"ANSIBLE_MODULE_ARGS": {
+                "routes": self.routes if form == "dicts" else self.route_lines,
+                "protos_dir": "", "_ansible_check_mode": True}}, fh)
+        return self.run_module(path).get("commands") or []
+
     def _module_lines(self):
         """The floor runs exactly the lines the module runs: ask the module
-        (check mode, on the empty table) for its ``commands``."""
+        (check mode, on the empty table) for its ``commands``, for the dict
+        form and for the line form; the two must be the same lines."""
         self.box.flush()
-        path = os.path.join(self.work, "args-check.json")
-        with open(path, "w") as fh:
-            json.dump({"ANSIBLE_MODULE_ARGS": {"routes": self.routes, "protos_dir": "",
-                                               "_ansible_check_mode": True}}, fh)
-        res = self.run_module(path)
-        lines = res.get("commands") or []
+        lines = self._check_mode_commands("dicts")
         if len(lines) != self.n or not all(l.startswith("route replace ") for l in lines):
             raise RuntimeError("module check mode: expected %d 'route replace' lines, got %d: %s"
                                % (self.n, len(lines), lines[:2]))
@@ -229,6 +313,12 @@ class Bench(object):
             line = by_dest.get(r["dest"], "")
             if " %s via %s dev %s " % (r["dest"], r["via"], r["dev"]) not in " %s " % line:
                 raise RuntimeError("no module line for %s (e.g. %r)" % (r, lines[0]))
+        from_lines = self._check_mode_commands("lines")
+        if sorted(from_lines) != sorted(lines):
+            raise RuntimeError("module check mode: the line form gives other commands than the "
+                               "dict form (%d vs %d lines, e.g. %r vs %r)" % (
+                                   len(from_lines), len(lines), sorted(from_lines)[:1],
+                                   sorted(lines)[:1]))
         return lines
 
     # helpers --------------------------------------------------------------
@@ -251,6 +341,7 @@ class Bench(object):
                                % (p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
         if p.returncode != 0 or res.get("failed"):
             raise RuntimeError("module failed: %s" % (res.get("msg") or p.stderr)[:3000])
+        self.last_out_bytes = len(p.stdout.encode())
         return res
 
     def run_playbook(self, playbook):
@@ -274,6 +365,26 @@ class Bench(object):
         tasks = [t for t in tasks if "task" in t]
         return wall, cpu, tasks
 
+    def check_module_result(self, res, mode, what):
+        """The module's JSON: apply has exactly the floor's lines as
+        ``commands``, no-op has none; ``routes`` lists the N routes."""
+        cmds = res.get("commands") or []
+        if mode == "apply":
+            if not res.get("changed") or len(cmds) != self.n:
+                raise RuntimeError("%s apply: changed=%s with %d commands, expected %d"
+                                   % (what, res.get("changed"), len(cmds), self.n))
+            if sorted(cmds) != self.lines_sorted:
+                got, want = set(cmds), set(self.lines_sorted)
+                raise RuntimeError("%s: the module's batch lines differ from the floor's: e.g. %r "
+                                   "not in the floor's, %r missing" % (
+                                       what, sorted(got - want)[:1], sorted(want - got)[:1]))
+        elif res.get("changed") or cmds:
+            raise RuntimeError("%s no-op run reported changed=%s, %d commands"
+                               % (what, res.get("changed"), len(cmds)))
+        if len(res.get("routes") or ()) != self.n:
+            raise RuntimeError("%s %s: returned %d routes, expected %d"
+                               % (what, mode, len(res.get("routes") or ()), self.n))
+
     # measurements ---------------------------------------------------------
     def floor_once(self, mode, method="ip_batch", routes=None, lines=None):
         """One timed ``ip -force -batch -`` run (flushed first for apply)."""
@@ -287,47 +398,42 @@ class Bench(object):
         self.samples.add(method, mode, wall, cpu)
         return wall, cpu
 
-    def module_once(self, mode, first=False):
-        """One timed module run; checks its JSON as well as the table."""
+    def module_once(self, mode, form="dicts"):
+        """One timed module run (routes as FORM); checks its JSON as well as
+        the table."""
+        method = "module" if form == "dicts" else "module_lines"
         if mode == "apply":
             self.box.flush()
-        wall, cpu, res = timed(lambda: self.run_module(self.args_file))
-        self.box.verify(self.routes, "module %s" % mode)
-        cmds = res.get("commands") or []
-        if mode == "apply":
-            if not res.get("changed") or len(cmds) != self.n:
-                raise RuntimeError("module apply: changed=%s with %d commands, expected %d"
-                                   % (res.get("changed"), len(cmds), self.n))
-            if first and sorted(cmds) != sorted(self.lines):
-                raise RuntimeError("the module's batch lines differ from the floor's, "
-                                   "e.g. %r vs %r" % (sorted(cmds)[0], sorted(self.lines)[0]))
-        elif res.get("changed") or cmds:
-            raise RuntimeError("module no-op run reported changed=%s, %d commands"
-                               % (res.get("changed"), len(cmds)))
-        self.samples.add("module", mode, wall, cpu)
+        wall, cpu, res = timed(lambda: self.run_module(self.args[form]))
+        self.box.verify(self.routes, "%s %s" % (method, mode))
+        self.check_module_result(res, mode, method)
+        self.samples.add(method, mode, wall, cpu, out_bytes=self.last_out_bytes)
         return wall, cpu
 
     def measure_module_vs_floor(self, reps):
-        """The module and the floor alternately (floor first in even rounds,
-        module first in odd ones), so that both see the same background load;
-        each round gives one paired ratio module/floor."""
+        """The floor, the module with dicts and the module with lines, in
+        rounds (the order of the three changes from round to round: all six
+        orders in turn), so that all see the same background load; each
+        round gives one paired ratio module/floor per form."""
+        orders = list(itertools.permutations(("floor", "dicts", "lines")))
         for mode in ("apply", "noop"):
             if mode == "noop":
                 self.box.verify(self.routes, "converged table before the no-op runs")
             for k in range(reps):
-                if k % 2 == 0:
-                    fw, fc = self.floor_once(mode)
-                    mw, mc = self.module_once(mode, first=(k == 0))
-                else:
-                    mw, mc = self.module_once(mode)
-                    fw, fc = self.floor_once(mode)
-                d = self.samples.data["module"][mode]
-                d.setdefault("ratio", []).append(mw / fw)
-                d.setdefault("cpu_ratio", []).append(mc / fc if fc > 0 else None)
-            for method in ("ip_batch", "module"):
+                got = {}
+                for what in orders[k % len(orders)]:
+                    got[what] = self.floor_once(mode) if what == "floor" else self.module_once(mode, what)
+                fw, fc = got["floor"]
+                for form, method in (("dicts", "module"), ("lines", "module_lines")):
+                    mw, mc = got[form]
+                    d = self.samples.data[method][mode]
+                    d.setdefault("ratio", []).append(mw / fw)
+                    d.setdefault("cpu_ratio", []).append(mc / fc if fc > 0 else None)
+            for method in ("ip_batch", "module", "module_lines"):
                 log("%-16s %-5s %s" % (method, mode, brief(self.samples.data[method][mode]["wall"])))
-            log("%-16s %-5s paired module/floor ratios %s" % ("", mode, ", ".join(
-                "%.2f" % r for r in self.samples.data["module"][mode]["ratio"])))
+            for method in ("module", "module_lines"):
+                log("%-16s %-5s paired %s/floor ratios %s" % ("", mode, method, ", ".join(
+                    "%.2f" % r for r in self.samples.data[method][mode]["ratio"])))
 
     def measure_control(self, reps):
         routes = make_routes(self.n, same_gateway=True)
@@ -337,6 +443,23 @@ class Bench(object):
                 self.floor_once(mode, "ip_batch_samegw", routes, lines)
             log("%-16s %-5s %s" % ("ip_batch_samegw", mode,
                                    brief(self.samples.data["ip_batch_samegw"][mode]["wall"])))
+
+    def measure_control_nexthops(self, reps):
+        """The same N routes (same gateways) through nexthop objects: the
+        IPv4 fib_info hash mixes in a nexthop object's id, so the routes do
+        not share one hash chain.  Leaves the table empty."""
+        probe = self.box.run([self.spec["ip"], "nexthop", "show"], check=False)
+        if probe.returncode != 0:
+            log("ip_batch_nexthops: skipped, no nexthop objects here: %s" % probe.stderr.strip())
+            return
+        lines = nexthop_lines(self.lines)
+        for mode in ("apply", "noop"):
+            for k in range(reps):
+                self.floor_once(mode, "ip_batch_nexthops", self.routes, lines)
+            log("%-16s %-5s %s" % ("ip_batch_nexthops", mode,
+                                   brief(self.samples.data["ip_batch_nexthops"][mode]["wall"])))
+        self.box.flush()
+        self.box.verify([], "after the nexthop control")
 
     def measure_module_fixed(self, reps):
         for k in range(reps):
@@ -367,35 +490,56 @@ class Bench(object):
             log("%-16s %-5s %s" % ("ip_per_route", mode,
                                    brief(self.samples.data["ip_per_route"][mode]["wall"])))
 
-    def playbook_once(self, mode):
+    def check_task(self, tasks, method, mode):
+        """The ansible task's outcome as the callback saw it: changed only
+        on apply; ``commands`` = the floor's lines (apply) or none (no-op);
+        ``routes`` has N lines."""
+        if len(tasks) != 1 or tasks[0]["failed"] or tasks[0]["changed"] != (mode == "apply"):
+            raise RuntimeError("%s %s: unexpected task outcome %s" % (method, mode, tasks))
+        t = tasks[0]
+        want_n, want_digest = (self.n, self.lines_digest) if mode == "apply" else (0, digest([]))
+        if t.get("commands_n") != want_n or t.get("commands_sha256") != want_digest:
+            raise RuntimeError("%s %s: the task's commands (%s lines) are not the floor's %d lines"
+                               % (method, mode, t.get("commands_n"), want_n))
+        if t.get("routes_n") != self.n:
+            raise RuntimeError("%s %s: the task returned %s routes, expected %d"
+                               % (method, mode, t.get("routes_n"), self.n))
+
+    def playbook_once(self, method, mode):
         if mode == "apply":
             self.box.flush()
-        wall, cpu, tasks = self.run_playbook(self.play_task)
-        self.box.verify(self.routes, "playbook %s" % mode)
-        if len(tasks) != 1 or tasks[0]["failed"] or tasks[0]["changed"] != (mode == "apply"):
-            raise RuntimeError("playbook %s: unexpected task outcome %s" % (mode, tasks))
-        self.samples.add("playbook", mode, wall, cpu, task=tasks[0]["seconds"])
+        wall, cpu, tasks = self.run_playbook(self.play_task[method])
+        self.box.verify(self.routes, "%s %s" % (method, mode))
+        self.check_task(tasks, method, mode)
+        self.samples.add(method, mode, wall, cpu, task=tasks[0]["seconds"])
         return wall
 
     def measure_playbook(self, reps):
-        """Rounds of: the same play with ``tasks: []`` (fixed overhead),
-        the task applied from empty, the task again (no-op).  Each round
-        gives a paired difference whole - empty under the same load."""
+        """Rounds of, for each variant in PLAYBOOKS (their order rotates
+        from round to round): the same play with ``tasks: []`` (fixed
+        overhead, same vars file), the task applied from empty, the task
+        again (no-op).  Each round gives a paired difference whole - empty
+        under the same load."""
         self.box.flush()
         converged = False
         for k in range(reps):
-            wall_e, cpu, tasks = self.run_playbook(self.play_empty)
-            self.box.verify(self.routes if converged else [], "playbook_empty")
-            self.samples.add("playbook_empty", "fixed", wall_e, cpu)
+            order = PLAYBOOKS[k % len(PLAYBOOKS):] + PLAYBOOKS[:k % len(PLAYBOOKS)]
+            for method, _form, _fmt in order:
+                wall_e, cpu, tasks = self.run_playbook(self.play_empty[method])
+                self.box.verify(self.routes if converged else [], method + "_empty")
+                if tasks:
+                    raise RuntimeError("%s_empty ran a task: %s" % (method, tasks))
+                self.samples.add(method + "_empty", "fixed", wall_e, cpu)
+                for mode in ("apply", "noop"):
+                    wall = self.playbook_once(method, mode)
+                    self.samples.data[method][mode].setdefault("diff", []).append(wall - wall_e)
+                converged = True
+        for method, _form, _fmt in PLAYBOOKS:
+            log("%-20s %-5s %s" % (method + "_empty", "",
+                                   brief(self.samples.data[method + "_empty"]["fixed"]["wall"])))
             for mode in ("apply", "noop"):
-                wall = self.playbook_once(mode)
-                self.samples.data["playbook"][mode].setdefault("diff", []).append(wall - wall_e)
-            converged = True
-        log("%-16s %-5s %s" % ("playbook_empty", "",
-                               brief(self.samples.data["playbook_empty"]["fixed"]["wall"])))
-        for mode in ("apply", "noop"):
-            d = self.samples.data["playbook"][mode]
-            log("%-16s %-5s %s; task alone %s" % ("playbook", mode, brief(d["wall"]), brief(d["task"])))
+                d = self.samples.data[method][mode]
+                log("%-20s %-5s %s; task alone %s" % (method, mode, brief(d["wall"]), brief(d["task"])))
 
     def measure_loop(self, reps_apply, reps_noop):
         for mode, reps in (("apply", reps_apply), ("noop", reps_noop)):
@@ -413,37 +557,51 @@ class Bench(object):
                                                       brief(d["task"])))
 
     # profiles -------------------------------------------------------------
-    def profile_module(self, outdir):
-        """cProfile of the module process, apply from empty and no-op."""
+    def profile_module(self, outdir, form):
+        """cProfile of the module process (routes as FORM), apply from empty
+        and no-op."""
         out = {}
         for mode in ("apply", "noop"):
             if mode == "apply":
                 self.box.flush()
-            path = os.path.join(outdir, "module-%s-n%d.prof" % (mode, self.n))
+            path = os.path.join(outdir, "module%s-%s-n%d.prof" % (
+                "" if form == "dicts" else "-" + form, mode, self.n))
             p = subprocess.run([self.spec["python"], "-m", "cProfile", "-o", path, "-m", MODULE,
-                                self.args_file], capture_output=True, text=True,
+                                self.args[form]], capture_output=True, text=True,
                                env=self.module_env(), cwd=self.spec["repo"])
             if p.returncode != 0:
                 raise RuntimeError("profiled module run failed: %s" % p.stderr[-2000:])
-            self.box.verify(self.routes, "profiled module %s" % mode)
+            self.box.verify(self.routes, "profiled module %s %s" % (form, mode))
             out[mode] = path
         return out
 
-    def profile_playbook(self, outdir):
+    def profile_playbook(self, outdir, method="playbook", mode="noop"):
         """cProfile of ansible-playbook (controller process and the forked
-        worker that runs the task), no-op run on a converged table."""
-        prefix = os.path.join(outdir, "playbook-noop-n%d" % self.n)
+        worker that runs the task), variant METHOD, MODE (apply: from an
+        empty table; no-op: on the converged table)."""
+        prefix = os.path.join(outdir, "%s-%s-n%d" % (method, mode, self.n))
         for suffix in ("main", "worker"):
             if os.path.exists("%s-%s.prof" % (prefix, suffix)):
                 os.unlink("%s-%s.prof" % (prefix, suffix))
-        env = self.ansible_env(os.path.join(self.work, "timer-prof.jsonl"))
+        timer_out = os.path.join(self.work, "timer-prof.jsonl")
+        if os.path.exists(timer_out):
+            os.unlink(timer_out)
+        env = self.ansible_env(timer_out)
         env["HGWB_PROFILE_PREFIX"] = prefix
+        if mode == "apply":
+            self.box.flush()
+        else:
+            self.box.verify(self.routes, "converged table before the profiled no-op run")
         p = subprocess.run([self.spec["python"], self.spec["profile_ansible"], "-i", self.inventory,
-                            self.play_task], capture_output=True, text=True,
+                            self.play_task[method]], capture_output=True, text=True,
                            cwd=self.spec["repo"], env=env)
         if p.returncode != 0:
             raise RuntimeError("profiled ansible-playbook failed: %s" % (p.stdout + p.stderr)[-3000:])
-        self.box.verify(self.routes, "profiled playbook")
+        self.box.verify(self.routes, "profiled playbook %s %s" % (method, mode))
+        with open(timer_out) as fh:
+            tasks = [t for t in (json.loads(l) for l in fh if l.strip()) if "task" in t]
+        self.check_task(tasks, "profiled " + method, mode)
+        self.profiled_task_seconds["%s-%s" % (method, mode)] = tasks[0]["seconds"]
         return {"main": prefix + "-main.prof", "worker": prefix + "-worker.prof"}
 
 
@@ -461,6 +619,7 @@ def main():
         b.measure_module_fixed(reps["cheap"])
     b.measure_module_vs_floor(reps["pair"])
     b.measure_control(reps["cheap"])
+    b.measure_control_nexthops(reps["cheap"])
     if reps["per_route"]:
         b.measure_per_route(reps["per_route"])
     if reps["ansible"]:
@@ -470,11 +629,18 @@ def main():
     profiles = {}
     if spec.get("profile"):
         log("profiling (cProfile) at N=%d ..." % b.n)
-        profiles["module"] = b.profile_module(spec["profile_dir"])
+        profiles["module"] = b.profile_module(spec["profile_dir"], "dicts")
+        profiles["module_lines"] = b.profile_module(spec["profile_dir"], "lines")
         if reps["ansible"]:
-            profiles["playbook"] = b.profile_playbook(spec["profile_dir"])
+            for method, mode in PROFILED_PLAYBOOKS:
+                # "playbook" (dicts, no-op) keeps its old key
+                key = "playbook" if (method, mode) == ("playbook", "noop") else "%s-%s" % (method, mode)
+                profiles[key] = b.profile_playbook(spec["profile_dir"], method, mode)
     b.box.flush()
     result = dict(n=b.n, samples=b.samples.data, profiles=profiles, example_line=b.lines[0],
+                  example_route_line=b.route_lines[0],
+                  profiled_task_seconds=b.profiled_task_seconds,
+                  playbooks=[list(p) for p in PLAYBOOKS],
                   seconds=time.time() - t0, loadavg_before=load_before,
                   loadavg_after=os.getloadavg())
     with open(out_path, "w") as fh:

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark of podnet.hostgw.ip_route against raw iproute2 and hand-written
-alternatives, at N = 100, 1 000 and 10 000 peer routes.
+alternatives, at N = 100, 1 000 and 10 000 peer routes, with ``routes`` given
+as dicts and as ``ip route`` lines (the form the collection's routes role
+passes).
 
-    make bench                                  # everything (about 5-6 min)
+    make bench                                  # everything (about 8-10 min)
     .venv/bin/python bench/run.py --quick       # N = 100, 1 000, fewer repeats
     .venv/bin/python bench/run.py --sizes 100,1000
     .venv/bin/python bench/run.py --from-json bench/results/latest.json   # re-render only
@@ -215,9 +217,16 @@ def render(results, publish, stamp):
 
 def print_summary(ser, sizes):
     say("")
-    say("%-18s %-6s" % ("method", "mode") + "".join("%16s" % ("N=%d" % n) for n in sizes))
-    for method, _label, _c, _m, _ls in report.METHODS:
+    say("%-26s %-6s" % ("method", "mode") + "".join("%16s" % ("N=%d" % n) for n in sizes))
+    methods = [m[0] for m in report.METHODS]
+    for variant, _form, _fmt in report.PLAYBOOK_VARIANTS:
+        for method in (variant + "_task", variant, variant + "_empty"):
+            if method not in methods:
+                methods.append(method)
+    for method in methods:
         for mode in ("apply", "noop"):
+            if method.endswith("_empty") and mode == "noop":
+                continue
             per_n = ser.get(method, {}).get(mode)
             if not per_n:
                 continue
@@ -226,7 +235,7 @@ def print_summary(ser, sizes):
                 e = per_n.get(n)
                 cells.append("%16s" % ("-" if e is None else ("~%.3f*" if e.get("extrapolated")
                                                               else "%.3f") % e["median"]))
-            say("%-18s %-6s" % (method, mode) + "".join(cells))
+            say("%-26s %-6s" % (method, "" if method.endswith("_empty") else mode) + "".join(cells))
     say("(* = extrapolated; seconds, median)")
     say(report.targets(ser))
 
@@ -286,8 +295,10 @@ def main(argv=None):
     prof_dir = os.path.join(RESULTS, "profiles-%s" % stamp)
     results = {"meta": {}, "sizes": {}}
     t0 = time.time()
-    load_before = "%.2f" % os.getloadavg()[0]
-    say("podnet.hostgw.ip_route benchmark: N = %s, namespace %s" % (sizes, ns.name))
+    load_before = "%.2f, %.2f, %.2f" % os.getloadavg()
+    module_at_start = module_info()
+    say("podnet.hostgw.ip_route benchmark: N = %s, namespace %s, load average %s"
+        % (sizes, ns.name, load_before))
     try:
         ns.create()
         origin = os.stat("/proc/self/ns/net").st_ino
@@ -334,12 +345,13 @@ def main(argv=None):
     results["meta"] = dict(
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         seconds=time.time() - t0, machine=machine_info(ip, ns.link), module=module_info(),
+        module_changed_during_run=module_info()["sha256"] != module_at_start["sha256"],
         options=dict(sizes=sizes, quick=args.quick, loop_size=loop_size,
                      repeats=dict(cheap=cheap, pair=pair, ansible=ans, per_route_rule=per_route_rule,
                                   loop_apply=loop_apply, loop_noop=loop_noop)),
         namespace=ns.name)
     results["meta"]["machine"]["load_before"] = load_before
-    results["meta"]["machine"]["load_after"] = "%.2f" % os.getloadavg()[0]
+    results["meta"]["machine"]["load_after"] = "%.2f, %.2f, %.2f" % os.getloadavg()
     path = os.path.join(RESULTS, "run-%s.json" % stamp)
     with open(path, "w") as fh:
         json.dump(results, fh, indent=1)

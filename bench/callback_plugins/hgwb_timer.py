@@ -3,7 +3,11 @@
 """Benchmark helper (bench/ only, not part of the collection): writes the
 wall time of each task, from the strategy starting it to its result, and the
 task's outcome, as JSON lines to the file named by $HGWB_TIMER_OUT.  A
-stand-in for ansible.posix.profile_tasks, which is not installed here."""
+stand-in for ansible.posix.profile_tasks, which is not installed here.
+
+For the benchmark's checks it also records how many ``commands`` and
+``routes`` the task returned and a digest of the sorted ``commands``
+(computed after the end time is taken, so not part of ``seconds``)."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ requirements:
   - enabled in configuration (ANSIBLE_CALLBACKS_ENABLED=hgwb_timer)
 """
 
+import hashlib
 import json
 import os
 import time
@@ -38,6 +43,7 @@ class CallbackModule(CallbackBase):
         self._items = 0
         self._changed = False
         self._failed = False
+        self._extra = {}
 
     def _flush(self, end):
         if self._task is None or not self._out:
@@ -45,6 +51,7 @@ class CallbackModule(CallbackBase):
         rec = dict(task=self._task, seconds=end - self._start, changed=self._changed,
                    failed=self._failed, items=self._items,
                    start_epoch=self._start_epoch, end_epoch=time.time())
+        rec.update(self._extra)
         with open(self._out, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         self._task = None
@@ -58,11 +65,23 @@ class CallbackModule(CallbackBase):
         self._items = 0
         self._changed = False
         self._failed = False
+        self._extra = {}
 
     def _result(self, result, failed=False):
-        self._changed = self._changed or bool(result._result.get("changed"))
+        end = time.perf_counter()
+        res = result._result
+        self._changed = self._changed or bool(res.get("changed"))
         self._failed = self._failed or failed
-        self._flush(time.perf_counter())
+        extra = {}
+        for key in ("commands", "routes"):
+            value = res.get(key)
+            if isinstance(value, list):
+                extra[key + "_n"] = len(value)
+                if key == "commands":
+                    extra["commands_sha256"] = hashlib.sha256(
+                        "\n".join(sorted(str(v) for v in value)).encode()).hexdigest()
+        self._extra = extra
+        self._flush(end)
 
     def v2_runner_item_on_ok(self, result):
         self._items += 1
