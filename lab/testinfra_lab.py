@@ -70,7 +70,6 @@ testinfra.backend.BACKENDS[NAME] = "testinfra_lab.LabBackend"
 # (their conftest.py imports them).
 
 import json  # noqa: E402
-import sys  # noqa: E402
 
 import pytest  # noqa: E402
 import testinfra  # noqa: E402
@@ -95,43 +94,4 @@ def lab():
     return lab_state()
 
 
-LISTENER = r"""
-import socket, sys
-family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(family, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-print("ready", flush=True)
-s.settimeout(float(sys.argv[3]))
-try:
-    data, peer = s.recvfrom(2048)
-    print(peer[0], flush=True)
-except socket.timeout:
-    print("timeout", flush=True)
-"""
-
-SENDER = r"""
-import socket, sys
-family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(family, socket.SOCK_DGRAM)
-for _ in range(3):
-    s.sendto(b"podnet", (sys.argv[1], int(sys.argv[2])))
-"""
-
-
-def source_seen(listener_netns, listen_ip, sender_netns, port=5353, timeout=3.0):
-    """Send UDP from SENDER_NETNS to LISTEN_IP and return the source address
-    the listener in LISTENER_NETNS saw (or "timeout").  Ends the listener by
-    the PID this call started, never by name."""
-    listener = subprocess.Popen(
-        ["ip", "netns", "exec", listener_netns, sys.executable, "-c", LISTENER, listen_ip, str(port),
-         str(timeout)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert listener.stdout.readline().strip() == "ready"
-        subprocess.run(["ip", "netns", "exec", sender_netns, sys.executable, "-c", SENDER, listen_ip,
-                        str(port)], check=True, capture_output=True)
-        return listener.stdout.readline().strip()
-    finally:
-        if listener.poll() is None:
-            listener.kill()
-        listener.wait()
+from udp_probe import source_seen  # noqa: E402,F401  (re-exported for the verifiers)

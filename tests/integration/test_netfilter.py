@@ -26,6 +26,7 @@ import pytest
 from tests.conftest import REPO  # noqa: I100 (puts the collection on sys.path)
 from tests.integration.conftest import ns_run
 from ansible_collections.podnet.hostgw.plugins.module_utils import netfilter as nf
+import udp_probe  # lab/udp_probe.py (tests/conftest.py puts lab/ on sys.path)
 
 pytestmark = pytest.mark.integration
 
@@ -593,33 +594,6 @@ def test_other_names_are_independent(netns):
 # via 10.168.0.254.  The module runs on host1 with cluster 192.168.0.0/16
 # (fd00:a::/48).
 
-LISTENER = r"""
-import socket, sys
-addr, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((addr, port))
-s.settimeout(timeout)
-print("ready", flush=True)
-try:
-    data, peer = s.recvfrom(512)
-    print(peer[0], flush=True)
-except socket.timeout:
-    print("timeout", flush=True)
-"""
-
-SENDER = r"""
-import socket, sys, time
-addr, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_DGRAM)
-for _ in range(5):
-    try:
-        s.sendto(b"hello", (addr, port))
-    except OSError:
-        pass
-    time.sleep(0.05)
-"""
-
-PORT = 47123
 TOPO = {
     4: dict(pod1="192.168.0.2/24", host1_cni="192.168.0.1/24", pod1_gw="192.168.0.1",
             pod2="192.168.1.2/24", host2_cni="192.168.1.1/24", pod2_gw="192.168.1.1",
@@ -680,21 +654,8 @@ def build_topology(netns, family):
 
 
 def source_seen(receiver, addr, sender, timeout=3.0):
-    """Start a UDP listener on ADDR in RECEIVER, send from SENDER, return the
-    source address the listener saw (or 'timeout').  Only the listener's own
-    PID is ever killed."""
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", receiver.name, sys.executable, "-c", LISTENER, addr,
-         str(PORT), str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-        sender.run([sys.executable, "-c", SENDER, addr, str(PORT)])
-        out, _err = proc.communicate(timeout=timeout + 5)
-        return out.strip()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    """The source address a UDP listener on ADDR in RECEIVER saw from SENDER."""
+    return udp_probe.source_seen(receiver.name, addr, sender.name, timeout=timeout)
 
 
 def wait_reachable(topo, family):
