@@ -94,11 +94,11 @@ class Route(object):
 
     __slots__ = ("family", "table", "dest", "metric", "tos", "via", "dev", "onlink",
                  "src", "proto", "rtype", "nexthops", "index", "state", "any_metric",
-                 "key", "dest_key")
+                 "key", "dest_key", "nhid")
 
     def __init__(self, family, table, dest, metric, via=None, dev=None, onlink=False,
                  src=None, proto=None, rtype="unicast", tos=0, nexthops=None,
-                 index=None, state="present", any_metric=False):
+                 index=None, state="present", any_metric=False, nhid=None):
         self.family = family
         self.table = table
         self.dest = dest
@@ -116,6 +116,9 @@ class Route(object):
         self.any_metric = any_metric
         self.key = (family, table, dest, metric, tos)
         self.dest_key = (family, table, dest)
+        # The id of the nexthop object the route uses (``nhid``): read from
+        # the kernel, or set by ``plan`` on a wanted route in nexthop mode.
+        self.nhid = nhid
 
     def head(self):
         """Everything of the route's arguments before ``table``."""
@@ -140,6 +143,8 @@ class Route(object):
         ``192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0``.
         With PROTO, `` proto X`` is appended for a kernel route."""
         s = self.head() + " table " + table_name(self.table) + " metric " + str(self.metric)
+        if self.nhid is not None:
+            s += " nhid %d" % self.nhid
         if proto and self.proto is not None:
             s += " proto " + self.proto
         return s
@@ -151,7 +156,11 @@ class Route(object):
         s = self.dest if self.rtype == "unicast" else self.rtype + " " + self.dest
         if self.tos:
             s += " tos 0x%x" % self.tos
-        if not self.nexthops:
+        if self.nhid is not None:
+            # the kernel refuses via/dev in a delete of a route that uses a
+            # nexthop object; the nhid names it exactly
+            s += " nhid %d" % self.nhid
+        elif not self.nexthops:
             if self.via is not None:
                 s += " via " + self.via
             if self.dev is not None:
@@ -651,12 +660,141 @@ def parse_kernel_routes(raw, family, table):
         append(Route(family, table, dst, r.get("metric", 0), via=gw, dev=r.get("dev"),
                      onlink=bool(flags) and "onlink" in flags, src=r.get("prefsrc"),
                      proto=str(r.get("protocol", "boot")), rtype=r.get("type", "unicast"),
-                     tos=tos or 0, nexthops=nexthops))
+                     tos=tos or 0, nexthops=nexthops, nhid=r.get("nhid")))
     return out
 
 
+# ------------------------------------------------------ nexthop objects --
+
+NH_RANGE_BITS = 20          # ids PROTO << 20 .. (PROTO + 1) << 20 - 1
+
+
+def nexthop_id_range(proto_number):
+    """``(first, end)``: the module's own block of nexthop ids, e.g.
+    264241152..265289727 for protocol 252.  Disjoint for every protocol
+    number and far above the small ids people and daemons tend to pick."""
+    return proto_number << NH_RANGE_BITS, (proto_number + 1) << NH_RANGE_BITS
+
+
+class Nexthop(object):
+    """One nexthop object (``ip nexthop``), read or to be created.  Only a
+    plain one (a gateway and a device, no group, blackhole, fdb or encap) is
+    ever managed; ``key`` is None for the others."""
+
+    __slots__ = ("id", "family", "via", "dev", "onlink", "proto", "plain", "group", "key")
+    src = None              # so translate_error can treat it like a route
+    index = None
+
+    def __init__(self, nh_id, family=None, via=None, dev=None, onlink=False, proto=None,
+                 plain=True, group=()):
+        self.id = nh_id
+        self.family = family
+        self.via = via
+        self.dev = dev
+        self.onlink = onlink
+        self.proto = proto
+        self.plain = plain
+        self.group = tuple(group)
+        self.key = (family, via, dev, onlink) if plain and via is not None and dev is not None \
+            else None
+
+    def line(self):
+        """Like ``ip nexthop show``: ``id 264241152 via 10.168.0.2 dev eth0 proto 252``."""
+        s = "id %d" % self.id
+        if self.group:
+            s += " group " + "/".join(str(g) for g in self.group)
+        if self.via is not None:
+            s += " via " + self.via
+        if self.dev is not None:
+            s += " dev " + self.dev
+        if self.onlink:
+            s += " onlink"
+        if self.proto is not None:
+            s += " proto " + self.proto
+        return s
+
+    def add_command(self, proto_number):
+        return "nexthop add id %d via %s dev %s%s proto %d" % (
+            self.id, self.via, self.dev, " onlink" if self.onlink else "", proto_number)
+
+    def describe(self):
+        return "nexthop " + self.line()
+
+    def __repr__(self):
+        return "Nexthop(%s)" % self.line()
+
+
+def parse_kernel_nexthops(raw):
+    """``ip -json nexthop show`` as Nexthop objects.  A missing ``protocol``
+    is ``unspec``; IPv6 gateways are normalised like route gateways."""
+    out = []
+    for n in raw or ():
+        nh_id = n.get("id")
+        if nh_id is None:
+            continue
+        group = [g.get("id") for g in n.get("group") or () if isinstance(g, dict)]
+        gw = n.get("gateway")
+        family = None
+        if gw is not None:
+            family = IPV6 if ":" in gw else IPV4
+            if family == IPV6 and "." in gw:
+                gw = str(ipaddress.ip_address(gw))
+        flags = n.get("flags") or ()
+        plain = not group and "blackhole" not in n and not n.get("fdb") and "encap" not in n \
+            and gw is not None and n.get("dev") is not None
+        out.append(Nexthop(int(nh_id), family=family, via=gw, dev=n.get("dev"),
+                           onlink="onlink" in flags, proto=str(n.get("protocol", "unspec")),
+                           plain=plain, group=group))
+    return out
+
+
+def nexthop_refs(raw, family, skip):
+    """The nexthop ids that routes of one ``ip -json -4|-6 route show table
+    all`` answer use, leaving out the tables in SKIP (``(family, table)``
+    pairs the caller already accounts for).  A table name that is not one of
+    main/local/default counts as not skipped."""
+    refs = set()
+    for r in raw or ():
+        nh = r.get("nhid")
+        if nh is None:
+            continue
+        t = r.get("table", "main")
+        if isinstance(t, str):
+            t = TABLE_BY_NAME.get(t, int(t) if t.isdigit() else None)
+        if (family, t) not in skip:
+            refs.add(int(nh))
+    return refs
+
+
+def nexthop_mode_errors(wanted):
+    """A nexthop object needs a device: every present gateway route must
+    name ``dev`` when nexthop_objects is on."""
+    return ["routes[%d]: %s has via but no dev; nexthop_objects needs dev on every gateway "
+            "route (a nexthop object names its device)" % (w.index, w.dest)
+            for w in wanted if w.state == "present" and w.via is not None and w.dev is None]
+
+
+def _addr_sort_key(family, addr):
+    try:
+        return ipaddress.ip_address(addr).packed
+    except ValueError:
+        return addr.encode("utf-8")
+
+
 def same_route(want, have):
-    """True when kernel route HAVE already is WANT (protocol aside)."""
+    """True when kernel route HAVE already is WANT (protocol aside): the same
+    forwarding, written the same way (through the same nexthop object in
+    nexthop mode, without one otherwise)."""
+    if have.nhid != want.nhid:
+        return False
+    if want.nhid is not None:
+        return have.rtype == "unicast" and (want.src is None or want.src == have.src)
+    return same_forwarding(want, have)
+
+
+def same_forwarding(want, have):
+    """True when kernel route HAVE forwards like WANT (protocol and how it is
+    written - nexthop object or not - aside)."""
     return (have.rtype == "unicast" and have.nexthops is None
             and want.via == have.via
             and (want.dev is None or want.dev == have.dev)
@@ -679,6 +817,9 @@ def differences(want, have):
         out.append("onlink %s -> %s" % (have.onlink, want.onlink))
     if want.src is not None and want.src != have.src:
         out.append("src %s -> %s" % (have.src or "(none)", want.src))
+    if want.nhid != have.nhid:
+        out.append("nhid %s -> %s" % (have.nhid if have.nhid is not None else "(none)",
+                                      want.nhid if want.nhid is not None else "(none)"))
     return out
 
 
@@ -700,19 +841,27 @@ class Plan(object):
         self.before = []       # managed routes now (lines)
         self.after = []        # managed routes afterwards (lines)
         self.added_lines = []
+        self.nexthops_read = False   # nexthop objects were read (and are reported)
+        self.nh_added = []     # Nexthop objects to create
+        self.nh_removed = []   # Nexthop objects of ours to delete
 
     @property
     def changed(self):
         return bool(self.commands)
 
     def result(self):
-        return dict(added=sorted(self.added_lines),
-                    removed=sorted(r.line() for r in self.removed),
-                    modified=self.modified, commands=self.commands,
-                    routes=self.after)
+        out = dict(added=sorted(self.added_lines),
+                   removed=sorted(r.line() for r in self.removed),
+                   modified=self.modified, commands=self.commands,
+                   routes=self.after)
+        if self.nexthops_read:
+            out["nexthops"] = dict(added=[n.line() for n in self.nh_added],
+                                   removed=[n.line() for n in self.nh_removed])
+        return out
 
 
-def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False):
+def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False,
+         nexthop_objects=False, nexthops=None, other_refs=None):
     """Compare WANTED (validated Routes) with KERNEL (``{(family, table):
     [kernel Route, ...]}`` for every table/family read) and return a Plan.
 
@@ -723,8 +872,67 @@ def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False):
     (re-tagged by ``replace``); a different foreign route there is a conflict
     unless TAKEOVER.  Kernel-made routes (proto kernel/redirect) are never
     adopted.
+
+    NEXTHOPS is the parsed ``ip -json nexthop show`` (None when it was not
+    read).  With NEXTHOP_OBJECTS (which needs NEXTHOPS) every present gateway
+    route is written ``nhid ID`` through a nexthop object of ours, one per
+    ``(family, via, dev, onlink)``: an existing one of ours with that key
+    (the lowest id if there are several) or a new one at the lowest id of
+    ``nexthop_id_range`` no object uses.  Without it a route of ours that
+    uses a nexthop object is not as wanted (it is replaced by a plain one).
+    Whenever NEXTHOPS is known, plain objects of ours that no route uses
+    after the batch are deleted (last).  OTHER_REFS, a callable, returns the
+    ids used by routes outside KERNEL's tables; it is called only when there
+    is something to delete.
     """
     p = Plan()
+    nh_by_id = {}
+    if nexthops is not None:
+        p.nexthops_read = True
+        for n in nexthops:
+            nh_by_id[n.id] = n
+        # net.ipv4.nexthop_compat_mode=0: routes show only their nhid
+        for routes in kernel.values():
+            for r in routes:
+                if r.nhid is not None and r.via is None and r.nexthops is None:
+                    n = nh_by_id.get(r.nhid)
+                    if n is not None and n.plain:
+                        r.via, r.dev, r.onlink = n.via, n.dev, n.onlink
+    for w in wanted:
+        w.nhid = None
+    if nexthop_objects:
+        if nexthops is None:
+            raise ValueError("nexthop_objects needs the nexthop objects read")
+        by_key = {}
+        for n in nexthops:
+            if n.key is not None and n.proto in ours:
+                cur = by_key.get(n.key)
+                if cur is None or n.id < cur.id:
+                    by_key[n.key] = n
+        new_keys = set()
+        for w in wanted:
+            if w.state == "present" and w.via is not None:
+                k = (w.family, w.via, w.dev, w.onlink)
+                if k not in by_key:
+                    new_keys.add(k)
+        used = set(nh_by_id)
+        nxt, end = nexthop_id_range(proto_number)
+        for k in sorted(new_keys, key=lambda k: (k[0], _addr_sort_key(k[0], k[1]), k[2], k[3])):
+            while nxt in used:
+                nxt += 1
+            if nxt >= end:
+                p.conflicts.append("no free nexthop id left in %d..%d for %d new nexthop objects"
+                                   % (end - (1 << NH_RANGE_BITS), end - 1, len(new_keys)))
+                break
+            n = Nexthop(nxt, family=k[0], via=k[1], dev=k[2], onlink=k[3], proto=str(proto_number))
+            used.add(nxt)
+            by_key[k] = n
+            p.nh_added.append(n)
+        for w in wanted:
+            if w.state == "present" and w.via is not None:
+                n = by_key.get((w.family, w.via, w.dev, w.onlink))
+                if n is not None:
+                    w.nhid = n.id
     proto_tail = " proto %d" % proto_number
     index = {}
     mine = []
@@ -774,7 +982,7 @@ def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False):
                 after_new[id(first)] = w
                 p.modified.append(dict(before=first.line(), after=w.line(),
                                        reason="; ".join(differences(w, first))))
-        elif first.proto in KERNEL_OWNED and same_route(w, first):
+        elif first.proto in KERNEL_OWNED and same_forwarding(w, first):
             p.warnings.append(
                 "%s: the kernel's own route %s already is this route; left as it is (not "
                 "re-tagged, so the module will not manage or purge it)"
@@ -784,7 +992,7 @@ def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False):
                 "%s: the kernel's own route %s holds this identity (proto %s, e.g. the "
                 "connected route of an address); it is never taken over: use another "
                 "metric or table" % (w.describe(), first.line(proto=True), first.proto))
-        elif same_route(w, first):
+        elif same_forwarding(w, first):
             replaces.append((w, first))
             after_new[id(first)] = w
             p.modified.append(dict(before=first.line(proto=True), after=w.line(),
@@ -859,17 +1067,49 @@ def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False):
             if id(r) not in kept and id(r) not in after_new and id(r) not in gone:
                 remove(r)
 
+    # Nexthop objects of ours that nothing uses afterwards go, last.
+    if nexthops is not None:
+        refs = set()
+        for routes in kernel.values():
+            for r in routes:
+                if id(r) in gone:
+                    continue
+                w = after_new.get(id(r))
+                nh = w.nhid if w is not None else r.nhid
+                if nh is not None:
+                    refs.add(nh)
+        for w, _before in replaces:
+            if w.nhid is not None:
+                refs.add(w.nhid)
+        for n in nexthops:
+            refs.update(n.group)
+        cands = [n for n in nexthops if n.key is not None and n.proto in ours and n.id not in refs]
+        if cands and other_refs is not None:
+            refs.update(other_refs())
+            cands = [n for n in cands if n.id not in refs]
+        p.nh_removed = sorted(cands, key=lambda n: n.id)
+
     # Batch lines carry numbers only (table 254, proto 252), never names:
     # iproute2's name lookups cache their last answer, and at least
     # rtnl_rtprot_a2n (6.1) returns a stale number for a name that follows a
     # numeric value in the same ip -batch run ("proto static" after "proto
     # 252" is stored as 252).  The readable lines keep the names.
     new_line = {}
+    for n in p.nh_added:
+        p.ops.append(("nh_add", n))
+        p.commands.append(n.add_command(proto_number))
     for w, _before in replaces:
         head = w.head()
         tname = TABLE_NAME.get(w.table)
         metric = str(w.metric)
-        new_line[id(w)] = head + " table " + (tname or str(w.table)) + " metric " + metric
+        line = head + " table " + (tname or str(w.table)) + " metric " + metric
+        if w.nhid is not None:
+            line += " nhid %d" % w.nhid
+            # onlink lives in the nexthop object; src stays on the route
+            head = w.dest + " nhid %d" % w.nhid
+            if w.src is not None:
+                head += " src " + w.src
+        new_line[id(w)] = line
         p.ops.append(("replace", w))
         p.commands.append("route replace " + head + " table " + str(w.table) + " metric " +
                           metric + proto_tail)
@@ -879,6 +1119,9 @@ def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False):
         p.commands.append("route del " + r.del_spec() + proto_tail)
         if id(r) not in metric_old:
             p.removed.append(r)
+    for n in p.nh_removed:
+        p.ops.append(("nh_del", n))
+        p.commands.append("nexthop del id %d" % n.id)
 
     before = []
     after = []
@@ -925,7 +1168,13 @@ def translate_error(message, op, route):
     m = message.lower()
     via = route.via or "(none)"
     dev = ("dev " + route.dev) if route.dev else "the device the kernel picked"
-    if op == "replace":
+    if op == "replace" and "nexthop id does not exist" in m:
+        text = ("its nexthop object %s was not created (see the error of the nexthop line "
+                "before it)" % route.nhid)
+    elif op == "nh_add" and "file exists" in m:
+        text = ("nexthop id %d was taken by another object after the module read them "
+                "(concurrently?); re-run" % route.id)
+    elif op in ("replace", "nh_add"):
         if "nexthop has invalid gateway" in m or "network is unreachable" in m \
                 or "no route to host" in m or "gateway is not reachable" in m:
             text = ("next hop %s is not on a network directly connected to %s; host-gw needs "
@@ -953,15 +1202,23 @@ def translate_error(message, op, route):
     return "%s (kernel: %s)" % (text, message)
 
 
-def verify(ops, kernel, ours):
-    """For each op, is its effect present in KERNEL (re-read after a failed
-    batch)?  Returns a list of booleans aligned with OPS."""
+def verify(ops, kernel, ours, nexthops=None):
+    """For each op, is its effect present in KERNEL and NEXTHOPS (re-read
+    after a failed batch)?  Returns a list of booleans aligned with OPS."""
+    nh_by_id = dict((n.id, n) for n in nexthops or ())
     index = {}
     for routes in kernel.values():
         for r in routes:
             index.setdefault(r.key, []).append(r)
     out = []
     for op, r in ops:
+        if op == "nh_add":
+            n = nh_by_id.get(r.id)
+            out.append(n is not None and n.key == r.key and n.proto in ours)
+            continue
+        if op == "nh_del":
+            out.append(r.id not in nh_by_id)
+            continue
         lst = index.get(r.key, ())
         if op == "replace":
             out.append(bool(lst) and lst[0].proto in ours and same_route(r, lst[0]))
@@ -970,7 +1227,7 @@ def verify(ops, kernel, ours):
             for x in lst:
                 if (x.proto == r.proto or (x.proto in ours and r.proto in ours)) \
                         and x.via == r.via and x.dev == r.dev and x.rtype == r.rtype \
-                        and x.nexthops == r.nexthops:
+                        and x.nexthops == r.nexthops and x.nhid == r.nhid:
                     still = True
                     break
             out.append(not still)

@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
 FIXTURE_FILES = sorted(glob.glob(os.path.join(FIXTURES, "ip_route_*.json")))
+NEXTHOP_FIXTURE_FILES = sorted(glob.glob(os.path.join(FIXTURES, "ip_nexthop_*.json")))
 
 ETH0 = [
     ["ip", "link", "add", "eth0", "address", "02:00:00:00:00:01", "type", "veth",
@@ -93,7 +94,7 @@ def _norm_json(text):
 
 def recapture():
     """Re-run every fixture's commands in a fresh namespace and store the output."""
-    for path in FIXTURE_FILES:
+    for path in FIXTURE_FILES + NEXTHOP_FIXTURE_FILES:
         with open(path) as fh:
             spec = json.load(fh)
         ns = "hgwt-fx-%s" % uuid.uuid4().hex[:8]
@@ -166,7 +167,8 @@ def ns(netns, protos_dir):
 
 # ---------------------------------------------------------------- fixtures --
 
-@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[os.path.basename(p) for p in FIXTURE_FILES])
+@pytest.mark.parametrize("path", FIXTURE_FILES + NEXTHOP_FIXTURE_FILES,
+                         ids=[os.path.basename(p) for p in FIXTURE_FILES + NEXTHOP_FIXTURE_FILES])
 def test_fixture_matches_live_kernel(netns, path):
     """The stored ip outputs are what this kernel and iproute2 print."""
     with open(path) as fh:
@@ -569,6 +571,210 @@ def test_second_namespace_is_independent(ns):
 
 def tagged_routes(netns):
     return [r for r in netns.json("-4", "route") if r.get("protocol") in ("252", "hostgw")]
+
+
+# ------------------------------------------------------- nexthop objects --
+
+NH_BASE = 264241152     # 252 << 20
+
+
+def nexthops(netns):
+    return netns.json("nexthop", "show")
+
+
+def our_nexthops(netns):
+    return dict((n["id"], (n.get("gateway"), n.get("dev"))) for n in nexthops(netns)
+                if n.get("protocol") in ("252", "hostgw"))
+
+
+def test_nexthop_mode_apply_rerun_and_gateway_change(ns):
+    routes = [HOST1, {"dest": "192.168.2.0/24", "via": "10.168.0.2", "dev": "eth0"},
+              {"dest": "192.168.3.0/24", "via": "10.168.0.3", "dev": "eth0"},
+              {"dest": "192.168.4.0/24", "dev": "eth0"}]
+    res = ns.run_module({"routes": routes, "nexthop_objects": True})
+    assert res.get("failed") is not True, res
+    assert res["commands"] == [
+        "nexthop add id %d via 10.168.0.2 dev eth0 proto 252" % NH_BASE,
+        "nexthop add id %d via 10.168.0.3 dev eth0 proto 252" % (NH_BASE + 1),
+        "route replace 192.168.1.0/24 nhid %d table 254 metric 0 proto 252" % NH_BASE,
+        "route replace 192.168.2.0/24 nhid %d table 254 metric 0 proto 252" % NH_BASE,
+        "route replace 192.168.3.0/24 nhid %d table 254 metric 0 proto 252" % (NH_BASE + 1),
+        "route replace 192.168.4.0/24 dev eth0 table 254 metric 0 proto 252"]
+    assert our_nexthops(ns) == {NH_BASE: ("10.168.0.2", "eth0"), NH_BASE + 1: ("10.168.0.3", "eth0")}
+    live = dict((r["dst"], r) for r in ns.json("-4", "route"))
+    assert live["192.168.1.0/24"] == {"dst": "192.168.1.0/24", "nhid": NH_BASE, "gateway": "10.168.0.2",
+                                      "dev": "eth0", "protocol": "252", "flags": []}
+    assert "nhid" not in live["192.168.4.0/24"]
+    assert "192.168.1.0/24 nhid %d via 10.168.0.2 dev eth0 proto 252" % NH_BASE in \
+        ns.ip("route", "show").stdout
+    before = everything(ns), nexthops(ns)
+    again = ns.run_module({"routes": routes, "nexthop_objects": True})
+    assert again["changed"] is False and again["commands"] == []
+    assert again["routes"] == sorted(res["routes"])
+    assert (everything(ns), nexthops(ns)) == before
+    # gateway change of the only user of an object: a new object, the old one goes
+    routes[2] = dict(routes[2], via="10.168.0.4")
+    res = ns.run_module({"routes": routes, "nexthop_objects": True})
+    assert res["commands"] == [
+        "nexthop add id %d via 10.168.0.4 dev eth0 proto 252" % (NH_BASE + 2),
+        "route replace 192.168.3.0/24 nhid %d table 254 metric 0 proto 252" % (NH_BASE + 2),
+        "nexthop del id %d" % (NH_BASE + 1)]
+    assert res["nexthops"] == {"added": ["id %d via 10.168.0.4 dev eth0 proto 252" % (NH_BASE + 2)],
+                               "removed": ["id %d via 10.168.0.3 dev eth0 proto 252" % (NH_BASE + 1)]}
+    assert our_nexthops(ns) == {NH_BASE: ("10.168.0.2", "eth0"), NH_BASE + 2: ("10.168.0.4", "eth0")}
+    assert ns.run_module({"routes": routes, "nexthop_objects": True})["changed"] is False
+
+
+def test_nexthop_mode_switch_on_off_on_converges(ns):
+    routes = [HOST1, {"dest": "192.168.2.0/24", "via": "10.200.0.2", "dev": "eth0", "onlink": True},
+              {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"},
+              {"dest": "192.168.4.0/24", "dev": "eth0"}]
+    def own():
+        return (tagged(ns, "-4", "route", "show", "table", "all"),
+                tagged(ns, "-6", "route", "show", "table", "all"))
+    plain = ns.run_module({"routes": routes})
+    plain_state = own()
+    for mode in (True, False, True, False):
+        res = ns.run_module({"routes": routes, "nexthop_objects": mode, "purge": True})
+        assert res.get("failed") is not True, res
+        assert res["changed"] is True and res["added"] == [] and res["removed"] == []
+        assert len(res["modified"]) == 3
+        live = [r for r in ns.json("-4", "route") + ns.json("-6", "route") if r.get("protocol") == "252"]
+        assert len(live) == 4
+        gw = [r for r in live if "gateway" in r]
+        if mode:
+            assert all("nhid" in r for r in gw) and len(our_nexthops(ns)) == 3
+            assert sorted(res["nexthops"]["added"]) == res["nexthops"]["added"]
+        else:
+            assert not any("nhid" in r for r in live)
+            assert our_nexthops(ns) == {}
+            assert own() == plain_state
+        state = own(), nexthops(ns)
+        again = ns.run_module({"routes": routes, "nexthop_objects": mode, "purge": True})
+        assert again["changed"] is False and again["commands"] == [], again
+        assert (own(), nexthops(ns)) == state
+    assert plain["changed"] is True
+
+
+def _foreign_nexthop_setup(ns):
+    ns.run(["ip", "link", "add", "eth2", "type", "veth", "peer", "name", "eth2p"])
+    ns.ip("link", "set", "eth2", "up")
+    ns.ip("link", "set", "eth2p", "up")
+    ns.ip("addr", "add", "10.170.0.1/24", "dev", "eth2")
+    lines = [
+        # foreign objects, one inside our id block
+        "nexthop add id 7 via 10.168.0.9 dev eth0 proto 4",
+        "nexthop add id %d via 10.170.0.2 dev eth2 proto 4" % (NH_BASE + 1),
+        "nexthop add id 8 group 7/%d proto 4" % (NH_BASE + 1),
+        "route add 192.168.9.0/24 nhid 7 proto 4",
+        "route add 192.168.10.0/24 nhid %d table 100 proto 4" % (NH_BASE + 1),
+        "route add 192.168.11.0/24 nhid 8 proto 4",
+        "route add 192.168.12.0/24 via 10.168.0.12 dev eth0 proto 4",
+    ]
+    ns.run(["ip", "-batch", "-"], data="\n".join(lines) + "\n")
+
+
+def test_nexthop_mode_purge_leaves_foreign_objects_and_routes_byte_for_byte(ns):
+    _foreign_nexthop_setup(ns)
+    ns.ip("route", "add", "192.168.2.0/24", "via", "10.168.0.3", "dev", "eth0", "proto", "252")  # legacy
+    routes = [HOST1, {"dest": "192.168.2.0/24", "via": "10.168.0.3", "dev": "eth0"},
+              {"dest": "192.168.3.0/24", "via": "10.168.0.9", "dev": "eth0", "table": 100},
+              {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"}]
+    res = ns.run_module({"routes": routes, "nexthop_objects": True})
+    assert res.get("failed") is not True, res
+    # NH_BASE + 1 is foreign: skipped; foreign object 7 has the same next hop
+    # as routes[2] but is not ours
+    assert sorted(our_nexthops(ns)) == [NH_BASE, NH_BASE + 2, NH_BASE + 3, NH_BASE + 4]
+    assert res["modified"][0]["reason"] == "nhid (none) -> %d" % (NH_BASE + 2)
+
+    def foreign_state():
+        return ([n for n in nexthops(ns) if n.get("protocol") not in ("252", "hostgw")],
+                foreign(ns, "-4", "route", "show", "table", "all"),
+                foreign(ns, "-6", "route", "show", "table", "all"))
+    before = foreign_state()
+    assert len(before[0]) == 3
+    # a foreign route in table 200 uses one of our objects: it must survive
+    ns.ip("route", "add", "192.168.13.0/24", "nhid", str(NH_BASE + 3), "table", "200", "proto", "4")
+    before = foreign_state()
+    res = ns.run_module({"routes": [], "purge": True, "tables": ["main", 100],
+                         "nexthop_objects": True})
+    assert res.get("failed") is not True, res
+    assert len(res["removed"]) == 4
+    assert foreign_state() == before
+    assert sorted(our_nexthops(ns)) == [NH_BASE + 3]    # still used by the table 200 route
+    assert tagged(ns, "-4", "route", "show", "table", "all") == []
+    assert tagged(ns, "-6", "route", "show", "table", "all") == []
+    again = ns.run_module({"routes": [], "purge": True, "tables": ["main", 100], "nexthop_objects": True})
+    assert again["changed"] is False
+    # once the foreign route is gone, our unused object is cleaned up
+    ns.ip("route", "del", "192.168.13.0/24", "table", "200")
+    res = ns.run_module({"routes": [], "nexthop_objects": True})
+    assert res["commands"] == ["nexthop del id %d" % (NH_BASE + 3)]
+    assert our_nexthops(ns) == {} and foreign_state()[0] == before[0]
+
+
+def test_nexthop_mode_ipv6(ns):
+    routes = [{"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"},
+              {"dest": "fd00:1:2::/64", "via": "fd00:10::2", "dev": "eth0", "metric": 2048},
+              {"dest": "default", "via": "fd00:10::fe", "dev": "eth0"}]
+    res = ns.run_module({"routes": routes, "nexthop_objects": True})
+    assert res.get("failed") is not True, res
+    assert res["commands"][:2] == ["nexthop add id %d via fd00:10::2 dev eth0 proto 252" % NH_BASE,
+                                   "nexthop add id %d via fd00:10::fe dev eth0 proto 252" % (NH_BASE + 1)]
+    live = dict((r["dst"], r) for r in ns.json("-6", "route") if r.get("protocol") == "252")
+    assert (live["fd00:1:1::/64"]["nhid"], live["fd00:1:2::/64"]["nhid"], live["default"]["nhid"]) == \
+        (NH_BASE, NH_BASE, NH_BASE + 1)
+    assert live["fd00:1:2::/64"]["metric"] == 2048
+    assert ns.run_module({"routes": routes, "nexthop_objects": True})["changed"] is False
+    res = ns.run_module({"routes": routes[:1], "nexthop_objects": True, "purge": True})
+    assert res["commands"][-1] == "nexthop del id %d" % (NH_BASE + 1)
+    assert sorted(our_nexthops(ns)) == [NH_BASE]
+
+
+def test_nexthop_mode_check_mode_changes_nothing_and_predicts(ns):
+    ns.run_module({"routes": [HOST1, {"dest": "192.168.2.0/24", "via": "10.168.0.3", "dev": "eth0"}]})
+    _foreign_nexthop_setup(ns)
+    params = {"routes": [dict(HOST1, via="10.168.0.4"),
+                         {"dest": "192.168.2.0/24", "via": "10.168.0.3", "dev": "eth0", "metric": 7},
+                         {"dest": "192.168.12.0/24", "via": "10.168.0.12", "dev": "eth0"},   # adopted
+                         {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"}],
+              "purge": True, "nexthop_objects": True}
+    before = everything(ns), nexthops(ns)
+    check = ns.run_module(params, check_mode=True, diff=True)
+    assert check.get("failed") is not True, check
+    assert (everything(ns), nexthops(ns)) == before
+    real = ns.run_module(params, diff=True)
+    for key in ("changed", "added", "removed", "modified", "commands", "routes", "diff", "nexthops"):
+        assert check[key] == real[key], key
+    assert (everything(ns), nexthops(ns)) != before
+    live = [r for r in ns.json("-4", "route") + ns.json("-6", "route") if r.get("protocol") == "252"]
+    assert real["routes"] == sorted("%s via %s dev eth0 table main metric %s nhid %d" % (
+        r["dst"].replace("default", "::/0"), r["gateway"], r.get("metric", 0), r["nhid"]) for r in live)
+    assert len(live) == 4
+    switch_back = dict(params, nexthop_objects=False)
+    before = everything(ns), nexthops(ns)
+    check = ns.run_module(switch_back, check_mode=True, diff=True)
+    assert (everything(ns), nexthops(ns)) == before
+    real = ns.run_module(switch_back, diff=True)
+    for key in ("changed", "added", "removed", "modified", "commands", "routes", "diff", "nexthops"):
+        assert check[key] == real[key], key
+    assert ns.run_module(switch_back)["changed"] is False
+
+
+def test_nexthop_mode_ten_thousand_routes(ns):
+    n = 10000
+    # 10 000 peers, each its own gateway in 10.168.0.0/16 (a /16 on eth0 here)
+    ns.ip("addr", "add", "10.169.0.1/16", "dev", "eth0")
+    routes = ["10.%d.%d.0/24 via 10.169.%d.%d dev eth0" % (100 + i // 256, i % 256, 1 + i // 250,
+                                                              1 + i % 250) for i in range(n)]
+    res = ns.run_module({"routes": routes, "nexthop_objects": True})
+    assert res.get("failed") is not True, res.get("msg")
+    assert len(res["added"]) == n and len(res["nexthops"]["added"]) == n
+    live = [r for r in ns.json("-4", "route") if r.get("protocol") == "252"]
+    assert len(live) == n and all("nhid" in r for r in live)
+    assert len(our_nexthops(ns)) == n
+    again = ns.run_module({"routes": routes, "nexthop_objects": True})
+    assert again["changed"] is False
 
 
 if __name__ == "__main__":

@@ -629,3 +629,269 @@ class TestRouteLines:
     def test_bad_lines(self, line, message):
         errs = errors_of(line)
         assert len(errs) == 1 and errs[0].startswith("routes[0]: ") and message in errs[0], errs
+
+
+# ------------------------------------------------------ nexthop objects --
+# tests/fixtures/ip_nexthop_*.json: one namespace with objects of ours and
+# foreign ones (see the fixtures' description and setup).
+
+def nh_fixture(name):
+    with open(os.path.join(FIXTURES, "ip_nexthop_%s.json" % name)) as fh:
+        return json.loads(json.load(fh)["stdout"])
+
+
+def nh_kernel():
+    return {("ipv4", 254): rt.parse_kernel_routes(nh_fixture("route_v4_main"), "ipv4", 254),
+            ("ipv6", 254): rt.parse_kernel_routes(nh_fixture("route_v6_main"), "ipv6", 254)}
+
+
+def nh_objects():
+    return rt.parse_kernel_nexthops(nh_fixture("show"))
+
+
+def other_refs():
+    skip = {("ipv4", 254), ("ipv6", 254)}
+    return (rt.nexthop_refs(nh_fixture("route_v4_all"), "ipv4", skip)
+            | rt.nexthop_refs(nh_fixture("route_v6_all"), "ipv6", skip))
+
+
+NH_WANTED = ("192.168.1.0/24 via 10.168.0.2 dev eth0",           # uses 264241152 already
+             "192.168.2.0/24 via 10.168.0.3 dev eth0",           # legacy plain route
+             "192.168.3.0/24 via 10.200.0.2 dev eth0 onlink metric 5",   # uses 264241159
+             "fd00:1:1::/64 via fd00:10::2 dev eth0",            # uses 264241156
+             "fd00:1:2::/64 via fd00:10::3 dev eth0",            # legacy plain route
+             "192.168.5.0/24 via 10.168.0.5 dev eth0")           # new
+
+
+def nh_plan(wanted=NH_WANTED, mode=True, refs=other_refs, nexthops=None, **kw):
+    return do_plan(want(*wanted), nh_kernel(), nexthop_objects=mode,
+                   nexthops=nh_objects() if nexthops is None else nexthops, other_refs=refs, **kw)
+
+
+FOREIGN_NH = (5, 9, 10, 11, 264241153)
+
+
+class TestNexthopParsing:
+    def test_objects(self):
+        objs = dict((n.id, n) for n in nh_objects())
+        assert sorted(objs) == [5, 9, 10, 11, 264241152, 264241153, 264241154, 264241156,
+                                264241157, 264241158, 264241159]
+        assert objs[264241152].key == ("ipv4", "10.168.0.2", "eth0", False)
+        assert objs[264241152].proto == "252"
+        assert objs[264241156].key == ("ipv6", "fd00:10::2", "eth0", False)
+        assert objs[264241159].key == ("ipv4", "10.200.0.2", "eth0", True)
+        assert objs[5].proto == "static" and objs[5].plain
+        for i in (9, 10, 11):       # blackhole, group, device only: never managed
+            assert objs[i].key is None
+        assert objs[10].group == (5, 264241158)
+        assert objs[11].proto == "unspec"
+        assert objs[264241159].line() == "id 264241159 via 10.200.0.2 dev eth0 onlink proto 252"
+
+    def test_empty(self):
+        assert rt.parse_kernel_nexthops(nh_fixture("empty")) == []
+
+    def test_routes_carry_nhid_and_compat_next_hop(self):
+        k = nh_kernel()
+        r = by_dest(k[("ipv4", 254)])
+        assert r["192.168.1.0/24"][0].nhid == 264241152
+        assert r["192.168.1.0/24"][0].via == "10.168.0.2"
+        assert r["192.168.2.0/24"][0].nhid is None
+        assert r["192.168.3.0/24"][0].onlink is True
+        assert r["192.168.1.0/24"][0].line() == \
+            "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 nhid 264241152"
+        assert r["192.168.1.0/24"][0].del_spec() == "192.168.1.0/24 nhid 264241152 table 254 metric 0"
+        assert by_dest(k[("ipv6", 254)])["fd00:1:1::/64"][0].nhid == 264241156
+
+    def test_refs_outside_the_read_tables(self):
+        # the foreign route in table 100 uses our 264241157
+        assert other_refs() == {264241157}
+        all4 = rt.nexthop_refs(nh_fixture("route_v4_all"), "ipv4", set())
+        assert {264241152, 264241159, 5, 264241153, 10, 264241157} <= all4
+
+    def test_id_range(self):
+        assert rt.nexthop_id_range(252) == (264241152, 265289728)
+        assert rt.nexthop_id_range(251)[1] == rt.nexthop_id_range(252)[0]
+
+    def test_mode_needs_dev(self):
+        errs = rt.nexthop_mode_errors(want("192.168.1.0/24 via 10.168.0.2",
+                                           "192.168.2.0/24 dev eth0",
+                                           {"dest": "192.168.3.0/24", "state": "absent"}))
+        assert errs == ["routes[0]: 192.168.1.0/24 has via but no dev; nexthop_objects needs dev "
+                        "on every gateway route (a nexthop object names its device)"]
+
+
+class TestNexthopPlan:
+    def test_mode_on_reuses_allocates_and_keeps_foreign(self):
+        p = nh_plan()
+        assert p.conflicts == []
+        assert p.commands == [
+            # lowest free ids in our block: 264241155, then (after 156..159) 264241160;
+            # new keys in (family, address) order
+            "nexthop add id 264241155 via 10.168.0.5 dev eth0 proto 252",
+            "nexthop add id 264241160 via fd00:10::3 dev eth0 proto 252",
+            # the legacy route reuses our unused object with its next hop
+            "route replace 192.168.2.0/24 nhid 264241154 table 254 metric 0 proto 252",
+            "route replace fd00:1:2::/64 nhid 264241160 table 254 metric 1024 proto 252",
+            "route replace 192.168.5.0/24 nhid 264241155 table 254 metric 0 proto 252"]
+        assert [m["reason"] for m in p.modified] == ["nhid (none) -> 264241154",
+                                                      "nhid (none) -> 264241160"]
+        assert p.added_lines == ["192.168.5.0/24 via 10.168.0.5 dev eth0 table main metric 0 nhid 264241155"]
+        assert p.result()["nexthops"] == {
+            "added": ["id 264241155 via 10.168.0.5 dev eth0 proto 252",
+                      "id 264241160 via fd00:10::3 dev eth0 proto 252"],
+            "removed": []}      # 264241157: foreign route in table 100; 264241158: in group 10
+        assert "192.168.3.0/24 via 10.200.0.2 dev eth0 onlink table main metric 5 nhid 264241159" in p.after
+        assert [op for op, _x in p.ops] == ["nh_add", "nh_add", "replace", "replace", "replace"]
+
+    def test_second_run_is_a_no_op(self):
+        k = nh_kernel()
+        objs = nh_objects()
+        p = nh_plan()
+        # apply the plan to the parsed state by hand
+        objs += p.nh_added
+        for op, w in p.ops:
+            if op == "replace":
+                lst = k[(w.family, w.table)]
+                lst[:] = [r for r in lst if r.key != w.key]
+                lst.append(rt.Route(w.family, w.table, w.dest, w.metric, via=w.via, dev=w.dev,
+                                    onlink=w.onlink, proto="252", nhid=w.nhid))
+        again = do_plan(want(*NH_WANTED), k, nexthop_objects=True, nexthops=objs, other_refs=other_refs)
+        assert again.commands == [] and again.after == p.after
+
+    def test_new_ids_avoid_foreign_ids_in_our_block(self):
+        objs = nh_objects() + [rt.Nexthop(264241155, "ipv4", "10.168.0.99", "eth0", proto="static")]
+        p = nh_plan(nexthops=objs)
+        assert p.commands[0] == "nexthop add id 264241160 via 10.168.0.5 dev eth0 proto 252"
+        ids = [n.id for n in p.nh_added]
+        assert ids == [264241160, 264241161]
+        assert not set(ids) & set(n.id for n in objs)
+
+    def test_foreign_object_with_the_same_next_hop_is_not_used(self):
+        # 264241153 (static) is via 10.168.0.7: ours gets its own object
+        p = nh_plan(wanted=("192.168.7.0/24 via 10.168.0.7 dev eth0",))
+        assert p.commands[0] == "nexthop add id 264241155 via 10.168.0.7 dev eth0 proto 252"
+        assert "route replace 192.168.7.0/24 nhid 264241155 table 254 metric 0 proto 252" in p.commands
+        # same forwarding: the identical foreign route is adopted (onto our object)
+        assert p.modified[0]["reason"] == "adopted identical route from protocol static"
+        assert not any(c.startswith("nexthop del id %d" % i) for c in p.commands for i in FOREIGN_NH)
+
+    def test_duplicate_objects_of_ours_lowest_id_wins(self):
+        objs = nh_objects() + [rt.Nexthop(264241100, "ipv4", "10.168.0.2", "eth0", proto="252")]
+        p = nh_plan(wanted=NH_WANTED[:1], nexthops=objs)
+        assert "route replace 192.168.1.0/24 nhid 264241100 table 254 metric 0 proto 252" in p.commands
+        assert "nexthop del id 264241152" in p.commands
+
+    def test_gateway_change_new_object_old_one_removed(self):
+        p = nh_plan(wanted=("192.168.1.0/24 via 10.168.0.6 dev eth0",) + NH_WANTED[1:])
+        assert p.commands[0] == "nexthop add id 264241155 via 10.168.0.5 dev eth0 proto 252"
+        assert p.commands[1] == "nexthop add id 264241160 via 10.168.0.6 dev eth0 proto 252"
+        assert p.commands[-1] == "nexthop del id 264241152"
+        assert p.modified[0] == {
+            "before": "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 nhid 264241152",
+            "after": "192.168.1.0/24 via 10.168.0.6 dev eth0 table main metric 0 nhid 264241160",
+            "reason": "via 10.168.0.2 -> 10.168.0.6; nhid 264241152 -> 264241160"}
+
+    def test_mode_off_converts_back_and_deletes_unused_objects(self):
+        p = nh_plan(mode=False)
+        assert p.commands == [
+            "route replace 192.168.1.0/24 via 10.168.0.2 dev eth0 table 254 metric 0 proto 252",
+            "route replace 192.168.3.0/24 via 10.200.0.2 dev eth0 onlink table 254 metric 5 proto 252",
+            "route replace fd00:1:1::/64 via fd00:10::2 dev eth0 table 254 metric 1024 proto 252",
+            "route replace 192.168.5.0/24 via 10.168.0.5 dev eth0 table 254 metric 0 proto 252",
+            "nexthop del id 264241152",
+            "nexthop del id 264241154",
+            "nexthop del id 264241156",
+            "nexthop del id 264241159"]
+        # 264241157 (a foreign route in table 100 uses it) and 264241158 (in
+        # foreign group 10) stay; foreign objects are never touched
+        assert p.modified[0]["reason"] == "nhid 264241152 -> (none)"
+        assert p.after == sorted(p.after) and not any("nhid" in line for line in p.after)
+
+    def test_without_other_tables_read_an_object_used_there_would_go(self):
+        # what other_refs protects against: the kernel deletes the routes
+        # that use a deleted object
+        p = nh_plan(mode=False, refs=None)
+        assert "nexthop del id 264241157" in p.commands
+        assert "nexthop del id 264241157" not in nh_plan(mode=False).commands
+
+    def test_other_refs_only_read_when_something_could_go(self):
+        calls = []
+
+        def refs():
+            calls.append(1)
+            return set()
+        wanted = ("192.168.1.0/24 via 10.168.0.2 dev eth0",)
+        objs = [n for n in nh_objects() if n.id in (264241152,) or n.proto != "252"]
+        do_plan(want(*wanted), nh_kernel(), nexthop_objects=True, nexthops=objs, other_refs=refs)
+        assert calls == []
+
+    def test_purge_removes_our_routes_and_objects_only(self):
+        p = nh_plan(wanted=(), purge=True)
+        dels = [c for c in p.commands if c.startswith("nexthop del")]
+        assert dels == ["nexthop del id 264241152", "nexthop del id 264241154",
+                        "nexthop del id 264241156", "nexthop del id 264241159"]
+        assert sorted(c for c in p.commands if c.startswith("route del")) == sorted([
+            "route del 192.168.1.0/24 nhid 264241152 table 254 metric 0 proto 252",
+            "route del 192.168.2.0/24 via 10.168.0.3 dev eth0 table 254 metric 0 proto 252",
+            "route del 192.168.3.0/24 nhid 264241159 table 254 metric 5 proto 252",
+            "route del fd00:1:1::/64 nhid 264241156 table 254 metric 1024 proto 252",
+            "route del fd00:1:2::/64 via fd00:10::3 dev eth0 table 254 metric 1024 proto 252"])
+        # object deletes come after every route line
+        kinds = [c.split()[0] + c.split()[1] for c in p.commands]
+        assert kinds == sorted(kinds, key=lambda k: k == "nexthopdel")
+        assert p.after == []
+
+    def test_absent_route_through_object(self):
+        p = nh_plan(wanted=({"dest": "192.168.1.0/24", "state": "absent"},))
+        assert p.commands[0] == "route del 192.168.1.0/24 nhid 264241152 table 254 metric 0 proto 252"
+        assert "nexthop del id 264241152" in p.commands
+
+    def test_direct_routes_are_unaffected(self):
+        p = nh_plan(wanted=("192.168.20.0/24 dev eth0",) + NH_WANTED)
+        assert "route replace 192.168.20.0/24 dev eth0 table 254 metric 0 proto 252" in p.commands
+
+    def test_src_stays_on_the_route(self):
+        p = nh_plan(wanted=("192.168.20.0/24 via 10.168.0.2 dev eth0 src 10.168.0.1",))
+        assert "route replace 192.168.20.0/24 nhid 264241152 src 10.168.0.1 table 254 metric 0 proto 252" \
+            in p.commands
+
+    def test_adopts_identical_foreign_route_through_foreign_object(self):
+        # 192.168.9.0/24 (static) uses foreign object 5 via 10.168.0.9
+        p = nh_plan(wanted=("192.168.9.0/24 via 10.168.0.9 dev eth0",))
+        assert p.modified[0]["reason"] == "adopted identical route from protocol static"
+        assert "route replace 192.168.9.0/24 nhid 264241155 table 254 metric 0 proto 252" in p.commands
+        assert "nexthop del id 5" not in p.commands
+
+    def test_id_block_exhausted_is_a_conflict(self, monkeypatch):
+        monkeypatch.setattr(rt, "NH_RANGE_BITS", 2)     # block of 4 ids: 1008..1011
+        objs = [rt.Nexthop(1008 + i, "ipv4", "10.168.0.%d" % (100 + i), "eth0", proto="static")
+                for i in range(3)]
+        p = do_plan(want("192.168.5.0/24 via 10.168.0.5 dev eth0",
+                         "192.168.6.0/24 via 10.168.0.6 dev eth0"), {("ipv4", 254): []},
+                    nexthop_objects=True, nexthops=objs)
+        assert p.conflicts == ["no free nexthop id left in 1008..1011 for 2 new nexthop objects"]
+
+    def test_mode_on_needs_nexthops(self):
+        with pytest.raises(ValueError):
+            do_plan(want(*NH_WANTED), nh_kernel(), nexthop_objects=True)
+
+    def test_mode_off_without_nexthops_read_is_unchanged(self):
+        p = do_plan(want("192.168.2.0/24 via 10.168.0.3 dev eth0"), nh_kernel())
+        assert p.commands == [] and "nexthops" not in p.result()
+
+    def test_verify_and_translate(self):
+        p = nh_plan(mode=True, wanted=("192.168.1.0/24 via 10.168.0.6 dev eth0",))
+        # nothing applied: the kernel as before
+        assert p.commands[2:] == ["nexthop del id 264241152", "nexthop del id 264241154"]
+        assert rt.verify(p.ops, nh_kernel(), OURS, nh_objects()) == [False, False, False, False]
+        k = nh_kernel()
+        k[("ipv4", 254)] = [r for r in k[("ipv4", 254)] if r.dest != "192.168.1.0/24"] + [
+            rt.Route("ipv4", 254, "192.168.1.0/24", 0, via="10.168.0.6", dev="eth0", proto="252",
+                     nhid=264241155)]
+        objs = [n for n in nh_objects() if n.id != 264241152] + p.nh_added
+        assert [op for op, _x in p.ops] == ["nh_add", "replace", "nh_del", "nh_del"]
+        assert rt.verify(p.ops, k, OURS, objs) == [True, True, True, False]
+        msg = rt.translate_error("Nexthop id does not exist.", "replace", p.ops[1][1])
+        assert msg.startswith("its nexthop object 264241155 was not created")
+        msg = rt.translate_error("Nexthop has invalid gateway.", "nh_add", p.ops[0][1])
+        assert msg.startswith("next hop 10.168.0.6 is not on a network directly connected to dev eth0")

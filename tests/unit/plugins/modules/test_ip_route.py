@@ -424,3 +424,141 @@ def test_invocation_not_echoed_for_large_sets():
     assert len(res.result["commands"]) == 250
     res = run(dict(routes=many[:3], protos_dir=""), FakeIp({}), check_mode=True)
     assert "invocation" not in res.result        # AnsibleModule adds the full one itself
+
+
+# ------------------------------------------------------ nexthop objects --
+
+def nh_fixture(name):
+    with open(os.path.join(FIXTURES, "ip_nexthop_%s.json" % name)) as fh:
+        return json.load(fh)
+
+
+NH_SHOW = nh_fixture("show")["stdout"]
+NH_EMPTY = nh_fixture("empty")["stdout"]
+NH_V4_MAIN = nh_fixture("route_v4_main")["stdout"]
+NH_V6_MAIN = nh_fixture("route_v6_main")["stdout"]
+NH_V4_ALL = nh_fixture("route_v4_all")["stdout"]
+NH_V6_ALL = nh_fixture("route_v6_all")["stdout"]
+NH_ROUTES = ["192.168.1.0/24 via 10.168.0.2 dev eth0",
+             "192.168.2.0/24 via 10.168.0.3 dev eth0",
+             "192.168.3.0/24 via 10.200.0.2 dev eth0 onlink metric 5",
+             "fd00:1:1::/64 via fd00:10::2 dev eth0",
+             "fd00:1:2::/64 via fd00:10::3 dev eth0"]
+
+
+class FakeNhIp(FakeIp):
+    """FakeIp that also answers ``ip -json nexthop show`` (NEXTHOPS: stdout
+    or an (rc, out, err) tuple) and ``route show table all``."""
+
+    def __init__(self, tables, nexthops=NH_SHOW, all_tables=None, **kw):
+        super(FakeNhIp, self).__init__(tables, **kw)
+        self.nexthops = nexthops
+        self.all_tables = all_tables or {"-4": NH_V4_ALL, "-6": NH_V6_ALL}
+
+    def __call__(self, argv, data=None, **kw):
+        args = argv[1:]
+        if args == ["-json", "nexthop", "show"]:
+            self.calls.append(list(args))
+            return self.nexthops if isinstance(self.nexthops, tuple) else (0, self.nexthops, "")
+        if args[0] == "-json" and args[2:] == ["route", "show", "table", "all"]:
+            self.calls.append(list(args))
+            return 0, self.all_tables[args[1]], ""
+        return super(FakeNhIp, self).__call__(argv, data=data, **kw)
+
+
+def nh_tables():
+    return {("-4", "main"): NH_V4_MAIN, ("-6", "main"): NH_V6_MAIN}
+
+
+def test_nexthop_mode_check_mode_predicts_the_real_run():
+    params = dict(routes=NH_ROUTES + ["192.168.5.0/24 via 10.168.0.5 dev eth0"],
+                  nexthop_objects=True, purge=True, protos_dir="")
+    fake = FakeNhIp(nh_tables())
+    check = run(params, fake, check_mode=True, diff=True)
+    assert not check.failed, check.result["msg"]
+    assert fake.batches == []
+    fake = FakeNhIp(nh_tables())
+    real = run(params, fake, diff=True)
+    for key in ("changed", "added", "removed", "modified", "commands", "routes", "diff", "nexthops"):
+        assert check.result[key] == real.result[key], key
+    assert fake.batches == ["\n".join(real.result["commands"]) + "\n"]
+    assert real.result["commands"] == [
+        "nexthop add id 264241155 via 10.168.0.5 dev eth0 proto 252",
+        "nexthop add id 264241160 via fd00:10::3 dev eth0 proto 252",
+        "route replace 192.168.2.0/24 nhid 264241154 table 254 metric 0 proto 252",
+        "route replace fd00:1:2::/64 nhid 264241160 table 254 metric 1024 proto 252",
+        "route replace 192.168.5.0/24 nhid 264241155 table 254 metric 0 proto 252"]
+    assert real.result["nexthops"]["removed"] == []
+    assert "192.168.2.0/24 via 10.168.0.3 dev eth0 table main metric 0 nhid 264241154\n" in \
+        real.result["diff"]["after"]
+    # the table-all reads happen only when an object of ours could go
+    assert ["-json", "-4", "route", "show", "table", "all"] in fake.calls
+
+
+def test_nexthop_mode_off_does_not_read_nexthops_without_nhid_routes():
+    fake = FakeNhIp({("-4", "main"): V4_MAIN}, link=LINK_WITH_ETH1)
+    res = run(dict(routes=OWN_V4, protos_dir=""), fake)
+    assert res.result["commands"] == [] and "nexthops" not in res.result
+    assert ["-json", "nexthop", "show"] not in fake.calls
+
+
+def test_nexthop_mode_off_converts_our_nhid_routes_back():
+    fake = FakeNhIp(nh_tables())
+    res = run(dict(routes=NH_ROUTES, protos_dir=""), fake)
+    assert not res.failed
+    cmds = res.result["commands"]
+    assert "route replace 192.168.1.0/24 via 10.168.0.2 dev eth0 table 254 metric 0 proto 252" in cmds
+    assert cmds[-4:] == ["nexthop del id 264241152", "nexthop del id 264241154",
+                         "nexthop del id 264241156", "nexthop del id 264241159"]
+    assert res.result["nexthops"]["removed"][0] == "id 264241152 via 10.168.0.2 dev eth0 proto 252"
+
+
+def test_nexthop_mode_on_empty_host_from_scratch():
+    fake = FakeNhIp({}, nexthops=NH_EMPTY)
+    res = run(dict(routes=["192.168.1.0/24 via 10.168.0.2 dev eth0",
+                           "192.168.2.0/24 via 10.168.0.2 dev eth0",
+                           "192.168.3.0/24 dev eth0"], nexthop_objects=True, protos_dir=""), fake)
+    assert res.result["commands"] == [
+        "nexthop add id 264241152 via 10.168.0.2 dev eth0 proto 252",
+        "route replace 192.168.1.0/24 nhid 264241152 table 254 metric 0 proto 252",
+        "route replace 192.168.2.0/24 nhid 264241152 table 254 metric 0 proto 252",
+        "route replace 192.168.3.0/24 dev eth0 table 254 metric 0 proto 252"]
+    assert res.result["added"][0] == "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 nhid 264241152"
+
+
+@pytest.mark.parametrize("answer", [
+    # iproute2 older than 5.3 (synthetic: this host has 6.1)
+    (255, "", 'Object "nexthop" is unknown, try "ip help".\n'),
+    # kernel older than 5.3 (synthetic: this host runs 6.18)
+    (2, "", "Error: Operation not supported.\nDump terminated\n"),
+])
+def test_nexthop_mode_without_kernel_support_fails_clearly(answer):
+    fake = FakeNhIp({}, nexthops=answer)
+    res = run(dict(routes=["192.168.1.0/24 via 10.168.0.2 dev eth0"], nexthop_objects=True,
+                   protos_dir=""), fake)
+    assert res.failed and fake.batches == []
+    assert res.result["msg"].startswith("nexthop_objects: true needs nexthop objects (Linux 5.3 or later")
+    assert answer[2].splitlines()[0] in res.result["msg"]
+
+
+def test_nexthop_mode_needs_dev():
+    fake = FakeNhIp({})
+    res = run(dict(routes=["192.168.1.0/24 via 10.168.0.2"], nexthop_objects=True, protos_dir=""), fake)
+    assert res.failed and "routes[0]: 192.168.1.0/24 has via but no dev" in res.result["msg"]
+    assert fake.calls == []
+
+
+def test_nexthop_mode_failed_batch_reports_per_line():
+    err = ("Error: Nexthop has invalid gateway.\nCommand failed -:1\n"
+           "Error: Nexthop id does not exist.\nCommand failed -:2\n")
+    fake = FakeNhIp({}, nexthops=NH_EMPTY, batch=(1, "", err), after={})
+    res = run(dict(routes=["192.168.1.0/24 via 10.99.0.2 dev eth0"], nexthop_objects=True,
+                   protos_dir=""), fake)
+    assert res.failed
+    na = res.result["not_applied"]
+    assert [x["command"] for x in na] == [
+        "nexthop add id 264241152 via 10.99.0.2 dev eth0 proto 252",
+        "route replace 192.168.1.0/24 nhid 264241152 table 254 metric 0 proto 252"]
+    assert na[0]["route"] == "nexthop id 264241152 via 10.99.0.2 dev eth0 proto 252"
+    assert na[0]["error"].startswith("next hop 10.99.0.2 is not on a network directly connected")
+    assert na[1]["error"].startswith("its nexthop object 264241152 was not created")
