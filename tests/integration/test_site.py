@@ -121,3 +121,19 @@ def test_flannel_subnet_env_and_render(lab, tmp_path):
     table = (out / "cluster.md").read_text()
     assert "| host3 | 10.168.0.3 | eth0 | 192.168.2.0/24 | 192.168.2.1/24 | 1500 | recorded |" in table
     assert "routes:\n- dest: 192.168.0.0/24" in (out / "hosts" / "host2.yml").read_text()
+
+
+def test_nexthop_objects_switch_on_and_off_and_pods_still_talk(lab):
+    recap(lab.site(lab.good_path))
+    on = ("-e", "hostgw_route_nexthop_objects=true")
+    assert recap(lab.site(lab.good_path, *on)) == {"host1": 1, "host2": 1, "host3": 1}
+    routes = lab.on("host1", "ip", "route", "show", "proto", "hostgw").stdout
+    assert "192.168.1.0/24 nhid" in routes and "via 10.168.0.2 dev eth0" in routes
+    assert "proto hostgw" in lab.on("host1", "ip", "nexthop", "show").stdout
+    assert set(recap(lab.site(lab.good_path, *on)).values()) == {0}
+    verify = lab.site(lab.good_path, playbook="playbooks/verify.yml")
+    assert verify.returncode == 0, verify.stdout[-3000:]
+    assert recap(lab.site(lab.good_path)) == {"host1": 1, "host2": 1, "host3": 1}
+    assert "nhid" not in lab.on("host1", "ip", "route", "show", "proto", "hostgw").stdout
+    assert lab.on("host1", "ip", "nexthop", "show").stdout.strip() == ""
+    assert set(recap(lab.site(lab.good_path)).values()) == {0}
