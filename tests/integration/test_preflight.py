@@ -105,6 +105,21 @@ def test_duplicate_node_ips(lab):
         lab.on("host3", "ip", "addr", "del", "10.168.0.1/32", "dev", "lo")
 
 
+def test_pod_subnet_overlapping_an_underlay_network(lab):
+    # host2 has another link in host1's pod subnet (a leftover docker-style network).
+    assert lab.on("host2", "ip", "link", "add", "extra0", "type", "veth", "peer", "name", "extra1").returncode == 0
+    assert lab.on("host2", "ip", "addr", "add", "192.168.0.77/24", "dev", "extra0").returncode == 0
+    try:
+        before = lab.snapshot()
+        proc = lab.site(lab.good_path)
+        assert proc.returncode != 0
+        assert ("host2: pod subnet '192.168.0.0/24' of host1 overlaps the underlay network 192.168.0.0/24 "
+                "on extra0") in proc.stdout
+        assert lab.snapshot() == before
+    finally:
+        lab.on("host2", "ip", "link", "del", "extra0")
+
+
 def test_zz_good_input_changes_hosts_and_keeps_foreign_routes(lab):
     """The control: the same snapshot does see a real run's changes, and a
     route of another owner inside the cluster CIDR is left alone."""
