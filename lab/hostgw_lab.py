@@ -429,6 +429,10 @@ def down(lab):
         ip("netns", "del", state["switch"], check=False)
     # Wait for the unshare parents (they exit with their holder).
     shutil.rmtree(state_dir(lab), ignore_errors=True)
+    try:
+        os.rmdir(STATE_ROOT)  # only when no other lab is up
+    except OSError:
+        pass
     for p in problems:
         print("warning: " + p, file=sys.stderr)
     print("lab %s is down" % lab)

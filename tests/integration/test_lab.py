@@ -103,6 +103,8 @@ def test_lab_up_down_leaves_root_namespace_exactly_as_before(lab_inventory):
     pids = [h["pid"] for h in state["hosts"].values()]
     lab_cmd(inventory, "down")
     assert not os.path.exists("/run/podnet-hostgw-lab/%s" % lab)
+    root = "/run/podnet-hostgw-lab"  # the last lab to go down removes it too
+    assert not os.path.isdir(root) or os.listdir(root), "an empty state root was left behind"
     assert all(not os.path.exists("/proc/%d" % pid) for pid in pids)
     assert root_snapshot() == before
 
