@@ -14,7 +14,12 @@ N wanted routes (and only them) with the module's tag:
 
   ip_batch        ``ip -force -batch -`` of the module's own ``route replace`` lines
   ip_batch_samegw control: the same, all routes via ONE gateway (kernel cost)
-  ip_batch_nexthops control: the same routes through nexthop objects
+  ip_batch_nexthops the nexthop floor: ``ip -force -batch -`` of exactly the lines
+                  the module writes with ``nexthop_objects: true`` (``nexthop add
+                  id I via GW dev DEV proto 252`` + ``route replace DEST nhid I
+                  ...``); its no-op is the same batch with ``nexthop replace``
+  module_nh       the module with ``nexthop_objects: true``, ``routes`` as lines,
+                  paired in rounds with the nexthop floor and the plain floor
   module          the module as Ansible runs it: python, args file, JSON out;
                   ``routes`` as dicts ``{dest, via, dev}``
   module_lines    the same with ``routes`` as lines ``"DEST via GW dev DEV"``
@@ -23,12 +28,16 @@ N wanted routes (and only them) with the module's tag:
   ip_per_route    one ``ip route replace`` process per route (subprocess, no shell)
   playbook*       ansible-playbook, connection local, one ip_route task, in four
                   variants: routes form (dicts, lines) x vars file (YAML, JSON),
-                  see PLAYBOOKS; ``playbook`` is dicts in YAML (the original)
+                  see PLAYBOOKS; ``playbook`` is dicts in YAML (the original);
+                  a fifth, ``playbook_nh_lines``: lines, JSON, ``nexthop_objects: true``
   playbook*_empty the same playbook and vars file with an empty task list
   playbook_loop   ansible ``loop:`` of ``ansible.builtin.command: ip route replace``
 
 The module's ``commands`` (both forms, every apply run, and the ansible task's
 via the callback) must equal the floor's lines; no-op runs must have none.
+With ``nexthop_objects: true`` they must equal the nexthop floor's lines, and
+after every run the table must also hold exactly N nexthop objects with the
+tag, one per (gateway, dev), each used by its route.
 """
 
 import hashlib
@@ -55,8 +64,13 @@ PLAYBOOKS = (
     ("playbook_dicts_json", "dicts", "json"),
     ("playbook_lines", "lines", "json"),
     ("playbook_lines_yaml", "lines", "yaml"),
+    ("playbook_nh_lines", "lines_nh", "json"),
 )
+# routes form -> (vars file form, task options beyond routes/protos_dir)
+FORMS = {"dicts": ("dicts", ""), "lines": ("lines", ""),
+         "lines_nh": ("lines", "        nexthop_objects: true\n")}
 # ansible-playbook runs profiled at the largest N: (method, mode).
+NH_PLAYBOOKS = set(m for m, form, _fmt in PLAYBOOKS if form == "lines_nh")
 PROFILED_PLAYBOOKS = (("playbook", "noop"), ("playbook", "apply"), ("playbook_lines", "noop"),
                       ("playbook_lines", "apply"))
 
@@ -100,18 +114,12 @@ def same_gateway_line(line):
     return re.sub(r" via [0-9.]+ ", " via %s " % gateway(0), line)
 
 
-def nexthop_lines(lines):
-    """The same routes through nexthop objects (the second control): one
-    ``nexthop replace id I via GW dev DEV proto 252`` per route, then each
-    route as ``route replace DEST nhid I ...``."""
-    nhs, routes = [], []
-    for i, line in enumerate(lines, 1):
-        m = re.match(r"route replace (\S+) via (\S+) dev (\S+) (.*)$", line)
-        if not m:
-            raise RuntimeError("cannot make a nexthop line of %r" % line)
-        nhs.append("nexthop replace id %d via %s dev %s proto %d" % (i, m.group(2), m.group(3), PROTO))
-        routes.append("route replace %s nhid %d %s" % (m.group(1), i, m.group(4)))
-    return nhs + routes
+def nexthop_noop_lines(lines):
+    """The nexthop floor's no-op: the module's nexthop-mode lines with
+    ``nexthop add`` made ``nexthop replace`` (an add of an existing object
+    fails), sent again to the converged table."""
+    return [("nexthop replace " + l[len("nexthop add "):]) if l.startswith("nexthop add ") else l
+            for l in lines]
 
 
 # ------------------------------------------------------------ namespace --
@@ -162,6 +170,29 @@ class Box(object):
         left = self.tagged()
         if left:
             raise RuntimeError("flush left %d tagged routes" % len(left))
+
+    def nexthops(self):
+        """The tagged nexthop objects: ``{id: (gateway, dev)}``."""
+        text = self.run([self.ip, "-json", "nexthop", "show", "proto", str(PROTO)],
+                        check=False).stdout.strip()
+        return dict((n.get("id"), (n.get("gateway"), n.get("dev"))) for n in
+                    (json.loads(text) if text else []))
+
+    def verify_nh(self, routes, what):
+        """ROUTES exactly, each through a tagged nexthop object; exactly one
+        tagged object per (gateway, dev), N of them here."""
+        self.verify(routes, what)
+        nhs = self.nexthops()
+        want = set((r["via"], r["dev"]) for r in routes)
+        if len(nhs) != len(want) or set(nhs.values()) != want:
+            raise RuntimeError("%s: expected exactly %d tagged nexthop objects, found %d"
+                               % (what, len(want), len(nhs)))
+        text = self.run([self.ip, "-json", "-4", "route", "show", "table", "main", "proto",
+                         str(PROTO)]).stdout.strip()
+        for r in json.loads(text) if text else []:
+            if r.get("nhid") not in nhs or nhs[r["nhid"]] != (r.get("gateway"), r.get("dev")):
+                raise RuntimeError("%s: route %s does not use its tagged nexthop object (nhid %s)"
+                                   % (what, r.get("dst"), r.get("nhid")))
 
     def verify(self, routes, what):
         """The table must hold exactly ROUTES with the tag, nothing more."""
@@ -224,16 +255,29 @@ class Bench(object):
         self.lines = self._module_lines()
         self.lines_sorted = sorted(self.lines)
         self.lines_digest = digest(self.lines)
+        self.probe_nexthops()
+        if self.has_nexthops:
+            self.nh_lines = self._module_nh_lines()
+            self.nh_lines_sorted = sorted(self.nh_lines)
+            self.nh_lines_digest = digest(self.nh_lines)
+
+    def probe_nexthops(self):
+        probe = self.box.run([self.spec["ip"], "nexthop", "show"], check=False)
+        self.has_nexthops = probe.returncode == 0
+        if not self.has_nexthops:
+            log("nexthop objects: not supported here, nexthop rows skipped: %s" % probe.stderr.strip())
 
     # inputs ---------------------------------------------------------------
     def _write_inputs(self):
         w = self.work
         pd = self.spec["protos_dir"]
         self.args = {}
-        for form, routes in (("dicts", self.routes), ("lines", self.route_lines)):
+        for form, routes, extra in (("dicts", self.routes, {}), ("lines", self.route_lines, {}),
+                                    ("lines_nh", self.route_lines, {"nexthop_objects": True})):
             self.args[form] = os.path.join(w, "args-%s.json" % form)
             with open(self.args[form], "w") as fh:
-                json.dump({"ANSIBLE_MODULE_ARGS": {"routes": routes, "protos_dir": pd}}, fh)
+                json.dump({"ANSIBLE_MODULE_ARGS": dict({"routes": routes, "protos_dir": pd},
+                                                       **extra)}, fh)
         self.args_file = self.args["dicts"]
         self.args_empty = os.path.join(w, "args-empty.json")
         with open(self.args_empty, "w") as fh:
@@ -270,14 +314,14 @@ class Bench(object):
         self.play_task = {}
         self.play_empty = {}
         for method, form, fmt in PLAYBOOKS:
-            vf = self.vars_files[(form, fmt)]
+            vf = self.vars_files[(FORMS[form][0], fmt)]
             self.play_task[method] = os.path.join(w, "task-%s.yml" % method)
             with open(self.play_task[method], "w") as fh:
                 fh.write(head(vf) + "  tasks:\n"
                          "    - name: Peer routes\n"
                          "      podnet.hostgw.ip_route:\n"
                          "        routes: \"{{ hgwb_routes }}\"\n"
-                         "        protos_dir: %s\n" % pd)
+                         "        protos_dir: %s\n" % pd + FORMS[form][1])
             self.play_empty[method] = os.path.join(w, "empty-%s.yml" % method)
             with open(self.play_empty[method], "w") as fh:
                 fh.write(head(vf) + "  tasks: []\n")
@@ -293,10 +337,12 @@ class Bench(object):
 
     def _check_mode_commands(self, form):
         path = os.path.join(self.work, "args-check-%s.json" % form)
+        args = {"routes": self.routes if form == "dicts" else self.route_lines,
+                "protos_dir": "", "_ansible_check_mode": True}
+        if form == "lines_nh":
+            args["nexthop_objects"] = True
         with open(path, "w") as fh:
-            json.dump({"ANSIBLE_MODULE_ARGS": {
-                "routes": self.routes if form == "dicts" else self.route_lines,
-                "protos_dir": "", "_ansible_check_mode": True}}, fh)
+            json.dump({"ANSIBLE_MODULE_ARGS": args}, fh)
         return self.run_module(path).get("commands") or []
 
     def _module_lines(self):
@@ -319,6 +365,34 @@ class Bench(object):
                                "dict form (%d vs %d lines, e.g. %r vs %r)" % (
                                    len(from_lines), len(lines), sorted(from_lines)[:1],
                                    sorted(lines)[:1]))
+        return lines
+
+    def _module_nh_lines(self):
+        """The nexthop floor runs exactly the lines the module runs with
+        ``nexthop_objects: true``: its check-mode ``commands`` on the empty
+        table, N ``nexthop add`` lines then N ``route replace ... nhid``
+        lines, one object per route (each route has its own gateway), each
+        route through the object of its own gateway."""
+        self.box.flush()
+        lines = self._check_mode_commands("lines_nh")
+        nhs = [l for l in lines if l.startswith("nexthop add ")]
+        rts = [l for l in lines if l.startswith("route replace ")]
+        if len(nhs) != self.n or len(rts) != self.n or lines != nhs + rts:
+            raise RuntimeError("module check mode, nexthop_objects: expected %d 'nexthop add' then "
+                               "%d 'route replace' lines, got %d lines: %s"
+                               % (self.n, self.n, len(lines), lines[:2]))
+        by_id = {}
+        for l in nhs:
+            m = re.match(r"nexthop add id (\d+) via (\S+) dev (\S+) proto %d$" % PROTO, l)
+            if not m:
+                raise RuntimeError("unexpected nexthop line %r" % l)
+            by_id[m.group(1)] = (m.group(2), m.group(3))
+        want = dict((r["dest"], (r["via"], r["dev"])) for r in self.routes)
+        for l in rts:
+            m = re.match(r"route replace (\S+) nhid (\d+) ", l)
+            if not m or want.get(m.group(1)) != by_id.get(m.group(2)):
+                raise RuntimeError("module nexthop line %r is not a wanted route through its "
+                                   "gateway's object" % l)
         return lines
 
     # helpers --------------------------------------------------------------
@@ -365,16 +439,18 @@ class Bench(object):
         tasks = [t for t in tasks if "task" in t]
         return wall, cpu, tasks
 
-    def check_module_result(self, res, mode, what):
+    def check_module_result(self, res, mode, what, nh=False):
         """The module's JSON: apply has exactly the floor's lines as
-        ``commands``, no-op has none; ``routes`` lists the N routes."""
+        ``commands`` (NH: the nexthop floor's), no-op has none; ``routes``
+        lists the N routes."""
         cmds = res.get("commands") or []
+        want_sorted = self.nh_lines_sorted if nh else self.lines_sorted
         if mode == "apply":
-            if not res.get("changed") or len(cmds) != self.n:
+            if not res.get("changed") or len(cmds) != len(want_sorted):
                 raise RuntimeError("%s apply: changed=%s with %d commands, expected %d"
-                                   % (what, res.get("changed"), len(cmds), self.n))
-            if sorted(cmds) != self.lines_sorted:
-                got, want = set(cmds), set(self.lines_sorted)
+                                   % (what, res.get("changed"), len(cmds), len(want_sorted)))
+            if sorted(cmds) != want_sorted:
+                got, want = set(cmds), set(want_sorted)
                 raise RuntimeError("%s: the module's batch lines differ from the floor's: e.g. %r "
                                    "not in the floor's, %r missing" % (
                                        what, sorted(got - want)[:1], sorted(want - got)[:1]))
@@ -386,7 +462,7 @@ class Bench(object):
                                % (what, mode, len(res.get("routes") or ()), self.n))
 
     # measurements ---------------------------------------------------------
-    def floor_once(self, mode, method="ip_batch", routes=None, lines=None):
+    def floor_once(self, mode, method="ip_batch", routes=None, lines=None, nh=False):
         """One timed ``ip -force -batch -`` run (flushed first for apply)."""
         routes = routes or self.routes
         data = "".join(line + "\n" for line in (lines or self.lines))
@@ -394,19 +470,20 @@ class Bench(object):
         if mode == "apply":
             self.box.flush()
         wall, cpu, _ = timed(lambda: self.box.run(argv, data=data))
-        self.box.verify(routes, "%s %s" % (method, mode))
+        (self.box.verify_nh if nh else self.box.verify)(routes, "%s %s" % (method, mode))
         self.samples.add(method, mode, wall, cpu)
         return wall, cpu
 
     def module_once(self, mode, form="dicts"):
         """One timed module run (routes as FORM); checks its JSON as well as
         the table."""
-        method = "module" if form == "dicts" else "module_lines"
+        method = {"dicts": "module", "lines": "module_lines", "lines_nh": "module_nh"}[form]
+        nh = form == "lines_nh"
         if mode == "apply":
             self.box.flush()
         wall, cpu, res = timed(lambda: self.run_module(self.args[form]))
-        self.box.verify(self.routes, "%s %s" % (method, mode))
-        self.check_module_result(res, mode, method)
+        (self.box.verify_nh if nh else self.box.verify)(self.routes, "%s %s" % (method, mode))
+        self.check_module_result(res, mode, method, nh=nh)
         self.samples.add(method, mode, wall, cpu, out_bytes=self.last_out_bytes)
         return wall, cpu
 
@@ -444,22 +521,59 @@ class Bench(object):
             log("%-16s %-5s %s" % ("ip_batch_samegw", mode,
                                    brief(self.samples.data["ip_batch_samegw"][mode]["wall"])))
 
-    def measure_control_nexthops(self, reps):
+    def measure_nh_module_vs_floor(self, reps):
         """The same N routes (same gateways) through nexthop objects: the
         IPv4 fib_info hash mixes in a nexthop object's id, so the routes do
-        not share one hash chain.  Leaves the table empty."""
-        probe = self.box.run([self.spec["ip"], "nexthop", "show"], check=False)
-        if probe.returncode != 0:
-            log("ip_batch_nexthops: skipped, no nexthop objects here: %s" % probe.stderr.strip())
+        not share one hash chain.  In rounds like measure_module_vs_floor:
+        the nexthop floor (``ip -batch`` of the module's nexthop-mode lines),
+        the module with ``nexthop_objects: true`` (lines) and the plain floor
+        (routes without objects), the order changing from round to round;
+        each round gives the module's ratio to both floors.  Leaves the
+        table empty."""
+        if not self.has_nexthops:
             return
-        lines = nexthop_lines(self.lines)
+        orders = list(itertools.permutations(("nhfloor", "module_nh", "floor")))
         for mode in ("apply", "noop"):
+            nh_data = self.nh_lines if mode == "apply" else nexthop_noop_lines(self.nh_lines)
             for k in range(reps):
-                self.floor_once(mode, "ip_batch_nexthops", self.routes, lines)
-            log("%-16s %-5s %s" % ("ip_batch_nexthops", mode,
-                                   brief(self.samples.data["ip_batch_nexthops"][mode]["wall"])))
+                got = {}
+                for what in orders[k % len(orders)]:
+                    if what == "floor":
+                        # the plain floor flushes for apply; for the no-op it
+                        # needs the plain routes in place
+                        if mode == "noop":
+                            self.box.flush()
+                            self.box.run([self.spec["ip"], "-force", "-batch", "-"],
+                                         data="".join(l + "\n" for l in self.lines))
+                        got[what] = self.floor_once(mode, "ip_batch_nhround")
+                    else:
+                        if mode == "noop" and not self.box.nexthops():
+                            # converge in nexthop mode first (not timed)
+                            self.box.flush()
+                            self.box.run([self.spec["ip"], "-force", "-batch", "-"],
+                                         data="".join(l + "\n" for l in self.nh_lines))
+                            self.box.verify_nh(self.routes, "converged nexthop table")
+                        if what == "nhfloor":
+                            got[what] = self.floor_once(mode, "ip_batch_nexthops", self.routes,
+                                                        nh_data, nh=True)
+                        else:
+                            got[what] = self.module_once(mode, "lines_nh")
+                mw, mc = got["module_nh"]
+                d = self.samples.data["module_nh"][mode]
+                for key, floor in (("ratio", "nhfloor"), ("ratio_plain", "floor")):
+                    fw, fc = got[floor]
+                    d.setdefault(key, []).append(mw / fw)
+                    d.setdefault("cpu_" + key, []).append(mc / fc if fc > 0 else None)
+            for method in ("ip_batch_nexthops", "module_nh", "ip_batch_nhround"):
+                log("%-17s %-5s %s" % (method, mode, brief(self.samples.data[method][mode]["wall"])))
+            d = self.samples.data["module_nh"][mode]
+            log("%-17s %-5s paired module_nh/nexthop floor %s; /plain floor %s" % (
+                "", mode, ", ".join("%.2f" % r for r in d["ratio"]),
+                ", ".join("%.2f" % r for r in d["ratio_plain"])))
         self.box.flush()
-        self.box.verify([], "after the nexthop control")
+        self.box.verify([], "after the nexthop rows")
+        if self.box.nexthops():
+            raise RuntimeError("tagged nexthop objects left after the flush")
 
     def measure_module_fixed(self, reps):
         for k in range(reps):
@@ -490,14 +604,19 @@ class Bench(object):
             log("%-16s %-5s %s" % ("ip_per_route", mode,
                                    brief(self.samples.data["ip_per_route"][mode]["wall"])))
 
-    def check_task(self, tasks, method, mode):
+    def check_task(self, tasks, method, mode, nh=False):
         """The ansible task's outcome as the callback saw it: changed only
         on apply; ``commands`` = the floor's lines (apply) or none (no-op);
         ``routes`` has N lines."""
         if len(tasks) != 1 or tasks[0]["failed"] or tasks[0]["changed"] != (mode == "apply"):
             raise RuntimeError("%s %s: unexpected task outcome %s" % (method, mode, tasks))
         t = tasks[0]
-        want_n, want_digest = (self.n, self.lines_digest) if mode == "apply" else (0, digest([]))
+        if mode != "apply":
+            want_n, want_digest = 0, digest([])
+        elif nh:
+            want_n, want_digest = len(self.nh_lines), self.nh_lines_digest
+        else:
+            want_n, want_digest = self.n, self.lines_digest
         if t.get("commands_n") != want_n or t.get("commands_sha256") != want_digest:
             raise RuntimeError("%s %s: the task's commands (%s lines) are not the floor's %d lines"
                                % (method, mode, t.get("commands_n"), want_n))
@@ -506,11 +625,12 @@ class Bench(object):
                                % (method, mode, t.get("routes_n"), self.n))
 
     def playbook_once(self, method, mode):
+        nh = method in NH_PLAYBOOKS
         if mode == "apply":
             self.box.flush()
         wall, cpu, tasks = self.run_playbook(self.play_task[method])
-        self.box.verify(self.routes, "%s %s" % (method, mode))
-        self.check_task(tasks, method, mode)
+        (self.box.verify_nh if nh else self.box.verify)(self.routes, "%s %s" % (method, mode))
+        self.check_task(tasks, method, mode, nh=nh)
         self.samples.add(method, mode, wall, cpu, task=tasks[0]["seconds"])
         return wall
 
@@ -522,8 +642,9 @@ class Bench(object):
         under the same load."""
         self.box.flush()
         converged = False
+        plays = [p for p in PLAYBOOKS if self.has_nexthops or p[0] not in NH_PLAYBOOKS]
         for k in range(reps):
-            order = PLAYBOOKS[k % len(PLAYBOOKS):] + PLAYBOOKS[:k % len(PLAYBOOKS)]
+            order = plays[k % len(plays):] + plays[:k % len(plays)]
             for method, _form, _fmt in order:
                 wall_e, cpu, tasks = self.run_playbook(self.play_empty[method])
                 self.box.verify(self.routes if converged else [], method + "_empty")
@@ -534,7 +655,7 @@ class Bench(object):
                     wall = self.playbook_once(method, mode)
                     self.samples.data[method][mode].setdefault("diff", []).append(wall - wall_e)
                 converged = True
-        for method, _form, _fmt in PLAYBOOKS:
+        for method, _form, _fmt in plays:
             log("%-20s %-5s %s" % (method + "_empty", "",
                                    brief(self.samples.data[method + "_empty"]["fixed"]["wall"])))
             for mode in ("apply", "noop"):
@@ -619,7 +740,7 @@ def main():
         b.measure_module_fixed(reps["cheap"])
     b.measure_module_vs_floor(reps["pair"])
     b.measure_control(reps["cheap"])
-    b.measure_control_nexthops(reps["cheap"])
+    b.measure_nh_module_vs_floor(reps["pair"])
     if reps["per_route"]:
         b.measure_per_route(reps["per_route"])
     if reps["ansible"]:

@@ -19,9 +19,12 @@ PLAYBOOK_VARIANTS = [
     ("playbook_lines_yaml", "lines", "YAML"),
     ("playbook_dicts_json", "dicts", "JSON"),
     ("playbook", "dicts", "YAML"),
+    ("playbook_nh_lines", "lines, `nexthop_objects: true`", "JSON"),
 ]
 VARIANT = dict((m, (form, fmt)) for m, form, fmt in PLAYBOOK_VARIANTS)
 TARGET_PLAYBOOK = "playbook_lines"
+# the same with the module's option nexthop_objects: true
+NH_PLAYBOOK = "playbook_nh_lines"
 
 # method id -> (label, colour, marker, linestyle); the main table, the CPU
 # table and the plot show these, in this order.
@@ -29,6 +32,15 @@ METHODS = [
     ("ip_batch", "raw `ip -force -batch -` of the same lines (floor)", "black", "o", "-"),
     ("module", "module: python process with args file, `routes` as dicts", "tab:blue", "s", "-"),
     ("module_lines", "module: the same, `routes` as lines", "tab:cyan", "s", "-."),
+    ("ip_batch_nexthops", "nexthop floor: raw `ip -force -batch -` of the module's `nexthop_objects` "
+     "lines", "tab:brown", "*", "--"),
+    ("module_nh", "module: `nexthop_objects: true`, `routes` as lines", "tab:pink", "s", "--"),
+    ("playbook_nh_lines_task", "ansible task alone (callback timer), `nexthop_objects: true`, lines, "
+     "JSON vars file", "lime", "^", "--"),
+    ("playbook_nh_lines", "ansible-playbook, whole process, `nexthop_objects: true`, lines, JSON "
+     "vars file", "gold", "v", "--"),
+    ("playbook_nh_lines_empty", "ansible-playbook, empty task list (fixed), `nexthop_objects: true` "
+     "play, lines, JSON vars file", "silver", "x", "--"),
     ("playbook_lines_task", "ansible task alone (callback timer), lines, JSON vars file",
      "darkgreen", "^", "-."),
     ("playbook_lines", "ansible-playbook, whole process, lines, JSON vars file", "darkgoldenrod",
@@ -42,8 +54,6 @@ METHODS = [
     ("ip_per_route", "one `ip route replace` process per route", "tab:orange", "D", "-"),
     ("playbook_loop", "ansible `loop:` of `command: ip route replace`", "tab:red", "P", "-"),
     ("ip_batch_samegw", "control: `ip -batch`, all routes via one gateway", "tab:purple", ".", "--"),
-    ("ip_batch_nexthops", "control: `ip -batch`, the same routes via nexthop objects (`nhid`)",
-     "tab:brown", "*", "--"),
 ]
 LABEL = dict((m[0], m[1]) for m in METHODS)
 MODES = (("apply", "apply from empty"), ("noop", "no-op on converged table"))
@@ -93,10 +103,11 @@ def series(results):
                     e = stats(d["wall"])
                     e["cpu"] = statistics.median(d["cpu"])
                     e["extrapolated"] = False
-                    if d.get("ratio"):
-                        e["ratio"] = stats(d["ratio"])
-                        cr = [x for x in d.get("cpu_ratio", []) if x is not None]
-                        e["cpu_ratio"] = statistics.median(cr) if cr else None
+                    for key in ("ratio", "ratio_plain"):
+                        if d.get(key):
+                            e[key] = stats(d[key])
+                            cr = [x for x in d.get("cpu_" + key, []) if x is not None]
+                            e["cpu_" + key] = statistics.median(cr) if cr else None
                     if d.get("out_bytes"):
                         e["out_bytes"] = statistics.median(d["out_bytes"])
                     out.setdefault(method, {}).setdefault(m, {})[n] = e
@@ -171,8 +182,8 @@ def cpu_table(ser, sizes):
 MODULE_FORMS = (("module", "dicts"), ("module_lines", "lines"))
 
 
-def _paired(m):
-    r = m.get("ratio")
+def _paired(m, key="ratio"):
+    r = m.get(key)
     return ("**%.2f×** (%.2f–%.2f)" % (r["median"], r["min"], r["max"])) if r else "-"
 
 
@@ -197,6 +208,29 @@ def ratio_table(ser, sizes):
     return "\n".join(lines)
 
 
+def nh_ratio_table(ser, sizes):
+    """The module with nexthop_objects: true against the nexthop floor (its
+    own lines) and the plain floor, from the same rounds."""
+    lines = ["| N | mode | nexthop floor (s) | plain floor, same rounds (s) | module, `nexthop_objects` (s) "
+             "| module / nexthop floor: median of paired runs (min–max) "
+             "| module / plain floor: median of paired runs (min–max) | CPU-time ratio, "
+             "module / nexthop floor, / plain floor |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for n in sizes:
+        for mode, mode_label in MODES:
+            h = ser.get("ip_batch_nexthops", {}).get(mode, {}).get(n)
+            f = ser.get("ip_batch_nhround", {}).get(mode, {}).get(n)
+            m = ser.get("module_nh", {}).get(mode, {}).get(n)
+            if not (h and m):
+                continue
+            cpu = " / ".join("%.2f×" % m["cpu_" + k] if m.get("cpu_" + k) else "-"
+                             for k in ("ratio", "ratio_plain"))
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                fmt_n(n), mode_label, fmt_s(h["median"]), fmt_s(f and f["median"]),
+                fmt_s(m["median"]), _paired(m), _paired(m, "ratio_plain"), cpu))
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
 def fmt_bytes(b):
     if b is None:
         return "-"
@@ -210,11 +244,11 @@ def fmt_bytes(b):
 def output_table(ser, sizes):
     """The size of the module's JSON result (what ansible decodes, pickles
     and hands to the controller)."""
-    lines = ["| N | mode | dicts | lines |", "|---:|---|---:|---:|"]
+    lines = ["| N | mode | dicts | lines | lines, `nexthop_objects` |", "|---:|---|---:|---:|---:|"]
     for n in sizes:
         for mode, mode_label in MODES:
             cells = [fmt_bytes(ser.get(method, {}).get(mode, {}).get(n, {}).get("out_bytes"))
-                     for method, _form in MODULE_FORMS]
+                     for method, _form in MODULE_FORMS + (("module_nh", "lines_nh"),)]
             if any(c != "-" for c in cells):
                 lines.append("| %s | %s | %s |" % (fmt_n(n), mode_label, " | ".join(cells)))
     return "\n".join(lines) if len(lines) > 2 else None
@@ -287,15 +321,40 @@ def targets(ser):
                 out.append("- Module within %g× of the floor at N = %s, %s, `routes` as %s: not "
                            "evaluated (not measured)." % (TARGET_RATIO, fmt_n(TARGET_N), mode_label, form))
     for mode, mode_label in MODES:
-        nums = _task_numbers(ser, TARGET_PLAYBOOK, mode, TARGET_N)
+        h, f, m = get("ip_batch_nexthops", mode), get("ip_batch_nhround", mode), get("module_nh", mode)
+        head = ("- Module with `nexthop_objects: true` within %g× of its floor at N = %s, %s, "
+                "`routes` as lines" % (TARGET_RATIO, fmt_n(TARGET_N), mode_label))
+        if not (h and m and m.get("ratio")):
+            out.append(head + ": not evaluated (not measured).")
+            continue
+        pr, pp = m["ratio"], m.get("ratio_plain")
+        text = (head + ": against the nexthop floor (`ip -batch` of its own `nexthop add` + `route "
+                "replace ... nhid` lines%s) **%s** — module %s s, nexthop floor %s s, paired "
+                "module/floor %.2f× (%.2f–%.2f×)" % (
+                    ", re-sent with `nexthop replace` on the converged table" if mode == "noop" else "",
+                    "met" if pr["median"] <= TARGET_RATIO else "NOT met", fmt_s(m["median"]),
+                    fmt_s(h["median"]), pr["median"], pr["min"], pr["max"]))
+        if pp and f:
+            text += ("; against the plain floor (`ip -batch` of the plain `route replace` lines, "
+                     "same rounds) **%s** — plain floor %s s, paired module/plain floor %.2f× "
+                     "(%.2f–%.2f×)" % ("met" if pp["median"] <= TARGET_RATIO else "NOT met",
+                                       fmt_s(f["median"]), pp["median"], pp["min"], pp["max"]))
+        out.append(text + ".")
+    task_verdicts = {}
+    for method, note, mode, mode_label in [
+            (mt, nt, md, ml) for mt, nt in ((TARGET_PLAYBOOK, ""),
+                                            (NH_PLAYBOOK, ", module option `nexthop_objects: true`"))
+            for md, ml in MODES]:
+        nums = _task_numbers(ser, method, mode, TARGET_N)
         head = ("- Whole task under %g s at N = %s, %s, `routes` as lines (the form the collection's "
-                "routes role passes; %s vars file)" % (TARGET_TASK_S, fmt_n(TARGET_N), mode_label,
-                                                       VARIANT[TARGET_PLAYBOOK][1]))
+                "routes role passes; %s vars file%s)" % (TARGET_TASK_S, fmt_n(TARGET_N), mode_label,
+                                                         VARIANT[method][1], note))
         if not nums:
             out.append(head + ": not evaluated.")
             continue
         w, _e, diff, t = nums
         alone = t if t is not None else diff
+        task_verdicts[(method, mode)] = (alone is not None and alone < TARGET_TASK_S, alone)
         text = (head + ": **%s** — the task alone takes %s s (callback timer); whole minus empty "
                 "playbook ≈ %s s (%s 2 s); the whole ansible-playbook process %s s (%s)." % (
                     "met" if alone is not None and alone < TARGET_TASK_S else "NOT met",
@@ -303,18 +362,29 @@ def targets(ser):
                     "under" if diff is not None and diff < TARGET_TASK_S else "over",
                     fmt_s(w), "under 2 s" if w < TARGET_TASK_S else "over 2 s"))
         beside = []
-        for method, _form, _fmt in PLAYBOOK_VARIANTS:
-            if method == TARGET_PLAYBOOK:
+        for other, _form, _fmt in PLAYBOOK_VARIANTS:
+            if method == NH_PLAYBOOK or other in (TARGET_PLAYBOOK, NH_PLAYBOOK):
                 continue
-            nb = _task_numbers(ser, method, mode, TARGET_N)
+            nb = _task_numbers(ser, other, mode, TARGET_N)
             if nb:
                 beside.append("%s: task alone %s s (%s), whole minus empty ≈ %s s, whole %s s" % (
-                    variant_label(method), fmt_s(nb[3]),
+                    variant_label(other), fmt_s(nb[3]),
                     "under 2 s" if nb[3] is not None and nb[3] < TARGET_TASK_S else "NOT under 2 s",
                     fmt_s(nb[2]), fmt_s(nb[0])))
         if beside:
             text += " Beside it — " + "; ".join(beside) + "."
         out.append(text)
+    if task_verdicts:
+        parts = []
+        for method, what in ((TARGET_PLAYBOOK, "plain routes (the default)"),
+                             (NH_PLAYBOOK, "`nexthop_objects: true` (`hostgw_route_nexthop_objects`)")):
+            vs = ["%s %s (%s s)" % (ml, "met" if task_verdicts[(method, md)][0] else "NOT met",
+                                    fmt_s(task_verdicts[(method, md)][1]))
+                  for md, ml in MODES if (method, md) in task_verdicts]
+            if vs:
+                parts.append("%s: %s" % (what, ", ".join(vs)))
+        out.append("- In short, whole task under %g s at N = %s (lines, JSON vars file, task alone): "
+                   "%s." % (TARGET_TASK_S, fmt_n(TARGET_N), "; ".join(parts)))
     return "\n".join(out)
 
 
@@ -667,7 +737,8 @@ def plot(ser, sizes, path, title, loop_size=100):
     handles.append(Line2D([], [], color="gray", linestyle="--", marker="o", markerfacecolor="white"))
     labels.append("dashed, hollow markers: extrapolated linearly from N = %s" % fmt_n(loop_size))
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle(title + "\nsolid: routes as dicts; dash-dot: routes as lines", fontsize=11)
+    fig.suptitle(title + "\nsolid: routes as dicts; dash-dot: routes as lines; dashed: "
+                 "nexthop_objects: true (module, its floor, ansible) and the controls", fontsize=11)
     fig.tight_layout(rect=(0, 0.19, 1, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -709,11 +780,13 @@ def markdown(results, ser, sizes, png_rel, root):
                          fmt_n(o["loop_size"]), fmt_n(o["loop_size"])))
     else:
         loop_note = "the ansible loop was not measured in this run"
-    a("Runs per point: %d for `ip -batch` and the module with each `routes` form (in rounds, see "
-      "below), %d for the control; %d for each ansible-playbook variant; one-process-per-route: %s; "
-      "%s. The ansible rows here are the line form with a JSON vars file (what the targets judge) "
-      "and the original dict form with a YAML vars file; the section *Ansible* below has all four "
-      "combinations of `routes` form and vars file format.\n" % (
+    a("Runs per point: %d for `ip -batch` and the module with each `routes` form, and for the "
+      "nexthop floor and the module with `nexthop_objects: true` (in rounds, see below), %d for the "
+      "control; %d for each ansible-playbook variant; one-process-per-route: %s; "
+      "%s. The ansible rows here are the line form with a JSON vars file (what the targets judge; "
+      "plain routes and `nexthop_objects: true`) and the original dict form with a YAML vars file; "
+      "the section *Ansible* below has all four combinations of `routes` form and vars file format "
+      "and the nexthop variant.\n" % (
           rep.get("pair", rep["cheap"]), rep["cheap"], rep["ansible"], per_route_note, loop_note))
     a("<details><summary>CPU time of the same runs (user + system of the timed processes, "
       "median)</summary>\n\nLess disturbed by other load on the machine than wall time; ansible "
@@ -733,6 +806,19 @@ def markdown(results, ser, sizes, png_rel, root):
       "three runs see the same background load; the verdicts use the median of the per-round "
       "ratios.\n")
     a(ratio_table(ser, sizes) + "\n")
+    nht = nh_ratio_table(ser, sizes)
+    if nht:
+        a("**With `nexthop_objects: true`** (`routes` as lines). Its floor is the *nexthop floor*: "
+          "`ip -force -batch -` fed exactly the module's lines in that mode (its check-mode "
+          "`commands` on the empty table: N `nexthop add id I via GW dev eth0 proto 252`, then N "
+          "`route replace DEST nhid I ...`; checked: the module's `commands` equal them after every "
+          "apply run). Its no-op is the same batch with `nexthop add` made `nexthop replace` (an add "
+          "of an existing object fails), sent again to the converged table. The nexthop floor, the "
+          "module in this mode and the plain floor (the plain `route replace` lines, as above) run in "
+          "rounds like the three above, so each round gives the module's ratio to both floors. After "
+          "every run the table must hold exactly the N routes with the tag, N nexthop objects with "
+          "the tag (one per gateway), and every route must use the object of its own gateway.\n")
+        a(nht + "\n")
     otab = output_table(ser, sizes)
     if otab:
         a("What the module prints (its JSON result; `added`, `commands` and `routes` are lists of "
@@ -755,13 +841,13 @@ def markdown(results, ser, sizes, png_rel, root):
             h_noop = ser.get("ip_batch_nexthops", {}).get("noop", {}).get(n_big)
             f_noop = ser.get("ip_batch", {}).get("noop", {}).get(n_big)
             if h_big:
-                text += (" The second control gives every route its own nexthop object (`nexthop "
-                         "replace id I via GW dev eth0` and `route replace DEST nhid I ...`, the same "
-                         "gateways, one batch): %.0f µs per route at N = %s instead of %.0f µs, "
-                         "%s. That is the one lever on the kernel's share of an apply the module "
-                         "itself holds (routes through nexthop objects need kernel 5.3 or later and "
-                         "change what the module would own and compare: `nhid N` routes plus the "
-                         "nexthop objects)." % (
+                text += (" The nexthop floor gives every route its own nexthop object (`nexthop "
+                         "add id I via GW dev eth0 proto 252` and `route replace DEST nhid I ...`, "
+                         "the same gateways, one batch: what the module writes with "
+                         "`nexthop_objects: true`): %.0f µs per route at N = %s instead of %.0f µs, "
+                         "%s. That is the module's lever on the kernel's share of an apply "
+                         "(routes through nexthop objects need kernel 5.3 or later; the module then "
+                         "owns `nhid` routes plus its nexthop objects)." % (
                              h_big, fmt_n(n_big), us_big,
                              "it does not grow with N" if h_big < 3 * min(x[3] for x in costs if x[3])
                              else "but it grows with N too"))
@@ -769,8 +855,7 @@ def markdown(results, ser, sizes, png_rel, root):
                     text += (" Sending the same nexthop batch again to the converged table is not "
                              "cheap, though: %s s at N = %s (plain routes: %s s): replacing "
                              "existing nexthop objects costs %s plain routes; the module sends "
-                             "nothing on a no-op, and would have to replace only the nexthops "
-                             "that changed." % (fmt_s(h_noop["median"]), fmt_n(n_big),
+                             "nothing on a no-op, so its no-op ratio to this floor is small." % (fmt_s(h_noop["median"]), fmt_n(n_big),
                                                 fmt_s(f_noop["median"]),
                                                 "more than" if h_noop["median"] > 1.2 * f_noop["median"]
                                                 else "about as much as"))
@@ -871,7 +956,14 @@ def markdown(results, ser, sizes, png_rel, root):
   JSON), lines in a YAML vars file (`- 10.0.0.0/24 via 172.16.0.2 dev eth0` a line), dicts in a
   JSON vars file, and dicts in a YAML vars file (`- {dest: ..., via: ..., dev: eth0}` a line; the
   original setup). In each round every variant runs its empty play, the task from empty and the
-  task again, the variants' order rotating from round to round.
+  task again, the variants' order rotating from round to round. A fifth variant,
+  **`nexthop_objects: true`**, is the lines/JSON play with `nexthop_objects: true` on the task (what
+  the routes role passes with `hostgw_route_nexthop_objects: true`); the callback checks its
+  `commands` against the nexthop floor's lines, and the table is checked for the N objects too.
+- **module, `nexthop_objects: true`**: the module with `routes` as N lines and `nexthop_objects:
+  true`; **nexthop floor**: `ip -force -batch -` of exactly its check-mode `commands` (apply), the
+  same with `nexthop replace` (no-op). Between runs `ip nexthop flush proto 252` removes the
+  objects (and the routes through them).
 - **ansible loop**: the dicts/YAML play with `ansible.builtin.command: argv: [ip, route, replace,
   ...]` and `loop: "{{ hgwb_routes }}"`, measured at N = %s only.
 - Profiles (`--no-profile` skips them): the module under `python -m cProfile` (both forms, apply
