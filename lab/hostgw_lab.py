@@ -452,7 +452,7 @@ def show_routes(state):
         print()
 
 
-def ping_all(desc, state, count=1, timeout=2):
+def ping_all(state, count=1, timeout=2):
     names = sorted(state["containers"])
     pairs = [(a, b, dst) for a in names for b in names if a != b
              for dst in state["containers"][b]["ips"]]
@@ -513,7 +513,7 @@ def main(argv=None):
             elif args.command == "routes":
                 show_routes(state)
             elif args.command == "ping":
-                return 0 if ping_all(desc, state) else 1
+                return 0 if ping_all(state) else 1
             elif args.command == "status":
                 print(json.dumps(state, indent=2, sort_keys=True))
             elif args.command in ("shell", "exec"):

@@ -31,16 +31,13 @@ def hostgw_peer_routes(plan, name):
     return cluster.peer_routes(plan, name)
 
 
-def hostgw_peer_route_lines(plan, name):
-    """NAME's peer routes as ``ip_route`` route lines (``DEST via GW dev DEV``):
-    the compact form, far cheaper for Ansible to pass at thousands of routes."""
-    return ["%s via %s dev %s" % (r["dest"], r["via"], r["dev"]) for r in hostgw_peer_routes(plan, name)]
-
-
-def hostgw_route_map(plan):
-    """Every node's peer routes: ``{name: [{dest, via, dev}, ...]}``."""
-    _check_plan(plan)
-    return dict((name, cluster.peer_routes(plan, name)) for name in sorted(plan["nodes"]))
+def hostgw_peer_route_lines(plan, name, protocol=None):
+    """NAME's peer routes as ``ip route`` lines, ``DEST via GW dev DEV``: the
+    compact form ``ip_route`` takes (far cheaper for Ansible to pass at
+    thousands of routes).  With PROTOCOL, `` proto PROTOCOL`` is appended, as
+    ``ip route`` shows them (render.yml)."""
+    suffix = " proto %s" % protocol if protocol else ""
+    return ["%s via %s dev %s%s" % (r["dest"], r["via"], r["dev"], suffix) for r in hostgw_peer_routes(plan, name)]
 
 
 def hostgw_cni_ranges(node):
@@ -125,14 +122,10 @@ def hostgw_cluster_table(plan):
             out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 name, n["node_ip" + key] or "-", n["interface"] or "-", n["pod_subnet" + key] or "-",
                 n["gateway" + key] or "-", n["mtu"], source))
-    out += ["", "%d routes in all: every host routes every other host's pod subnets via its node IP." %
-            sum(len(cluster.peer_routes(plan, name)) for name in plan["nodes"]), ""]
+    # Every host carries every route but its own ones.
+    total = len(plan["routes"]) * len(plan["nodes"]) - len(plan["routes"])
+    out += ["", "%d routes in all: every host routes every other host's pod subnets via its node IP." % total, ""]
     return "\n".join(out)
-
-
-def hostgw_route_lines(routes, protocol="hostgw"):
-    """``ip route`` lines for ROUTES, as an operator would type them."""
-    return ["%s via %s dev %s proto %s" % (r["dest"], r["via"], r["dev"], protocol) for r in routes]
 
 
 class FilterModule(object):
@@ -140,8 +133,6 @@ class FilterModule(object):
         return {
             "hostgw_peer_routes": hostgw_peer_routes,
             "hostgw_peer_route_lines": hostgw_peer_route_lines,
-            "hostgw_route_map": hostgw_route_map,
-            "hostgw_route_lines": hostgw_route_lines,
             "hostgw_cluster_table": hostgw_cluster_table,
             "hostgw_cni_ranges": hostgw_cni_ranges,
             "hostgw_verify_address": hostgw_verify_address,

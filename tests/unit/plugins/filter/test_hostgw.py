@@ -25,14 +25,8 @@ def test_peer_route_lines_are_the_compact_ip_route_form():
         "192.168.0.0/24 via 10.168.0.1 dev ens5", "192.168.2.0/24 via 10.168.0.3 dev ens5"]
 
 
-def test_route_map_covers_every_node():
-    m = f.hostgw_route_map(PLAN)
-    assert sorted(m) == ["host1", "host2", "host3"]
-    assert all(len(routes) == 2 for routes in m.values())
-
-
 def test_route_lines_read_like_ip_route():
-    lines = f.hostgw_route_lines(f.hostgw_peer_routes(PLAN, "host1"))
+    lines = f.hostgw_peer_route_lines(PLAN, "host1", "hostgw")
     assert lines[0] == "192.168.1.0/24 via 10.168.0.2 dev eth0 proto hostgw"
 
 
@@ -40,7 +34,7 @@ def test_unknown_host_and_wrong_input_fail_clearly():
     with pytest.raises(AnsibleFilterError, match="host9 is not in the cluster plan"):
         f.hostgw_peer_routes(PLAN, "host9")
     with pytest.raises(AnsibleFilterError, match="expected the cluster plan"):
-        f.hostgw_route_map({"nodes": {}})
+        f.hostgw_peer_route_lines({"nodes": {}}, "host1")
 
 
 NODE = {"pod_subnet": "192.168.1.0/24", "gateway": "192.168.1.1/24",
