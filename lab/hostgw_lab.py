@@ -214,6 +214,17 @@ def pid_file(lab, host):
     return os.path.join(state_dir(lab), "%s.pid" % host)
 
 
+def enter(state, name):
+    """The argv prefix that runs a command "on" lab host or container NAME:
+    a host's network, mount and UTS namespaces (its own /etc, hostname and
+    links), or a container's network namespace."""
+    if name in state["hosts"]:
+        return ["nsenter", "-t", str(state["hosts"][name]["pid"]), "-n", "-m", "-u", "--"]
+    if name in state.get("containers", {}):
+        return ["ip", "netns", "exec", state["containers"][name]["netns"]]
+    raise LabError("no host or container %r in lab %s" % (name, state["lab"]))
+
+
 def holder_alive(pid):
     """True when PID is one of our holders (checked by its command line)."""
     try:
@@ -310,9 +321,9 @@ CNI_PATH = "/usr/lib/cni"
 CNI_CONFLIST = "/etc/cni/net.d/10-podnet.conflist"
 
 
-def host_file(h, path):
-    """Read PATH as the lab host sees it (its own mount namespace), or None."""
-    proc = run(["nsenter", "-t", str(h["pid"]), "-m", "--", "cat", "--", path], check=False)
+def host_file(state, host, path):
+    """Read PATH as lab host HOST sees it (its own mount namespace), or None."""
+    proc = run(enter(state, host) + ["cat", "--", path], check=False)
     return proc.stdout if proc.returncode == 0 else None
 
 
@@ -376,7 +387,7 @@ def attach(desc, state, use_cni="auto"):
         mtu = json.loads(link.stdout)[0]["mtu"]
         conflist = None
         if use_cni != "never":
-            text = host_file(h, CNI_CONFLIST)
+            text = host_file(state, c["host"], CNI_CONFLIST)
             if text and os.path.exists(os.path.join(CNI_PATH, "bridge")):
                 conflist = json.loads(text)
             elif use_cni == "always" or not c.get("ip"):
@@ -443,12 +454,11 @@ def down(lab):
 
 
 def show_routes(state):
-    for host, h in sorted(state["hosts"].items()):
+    for host in sorted(state["hosts"]):
         print("=== %s: ip route" % host)
         # Inside the host's mount namespace too: route protocol names come
         # from the host's own /etc/iproute2.
-        print(run(["nsenter", "-t", str(h["pid"]), "-n", "-m", "--", "ip", "route", "show"])
-              .stdout.rstrip())
+        print(run(enter(state, host) + ["ip", "route", "show"]).stdout.rstrip())
         print()
 
 
@@ -522,12 +532,7 @@ def main(argv=None):
                 host, cmd = args.rest[0], args.rest[1:]
                 if cmd and cmd[0] == "--":
                     cmd = cmd[1:]
-                if host in state["hosts"]:
-                    target = ["nsenter", "-t", str(state["hosts"][host]["pid"]), "-n", "-m", "-u", "--"]
-                elif host in state["containers"]:
-                    target = ["ip", "netns", "exec", state["containers"][host]["netns"]]
-                else:
-                    raise LabError("no host or container %r in lab %s" % (host, lab))
+                target = enter(state, host)
                 cmd = cmd or [os.environ.get("SHELL", "/bin/bash")]
                 os.execvp(target[0], target + cmd)
     except LabError as exc:

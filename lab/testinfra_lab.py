@@ -37,14 +37,7 @@ class LabBackend(base.BaseBackend):
 
     def __init__(self, hostname, *args, **kwargs):
         super().__init__(hostname, *args, **kwargs)
-        state = lab_state()
-        if hostname in state["hosts"]:
-            pid = str(state["hosts"][hostname]["pid"])
-            self._prefix = ["nsenter", "-t", pid, "-n", "-m", "-u", "--"]
-        elif hostname in state.get("containers", {}):
-            self._prefix = ["ip", "netns", "exec", state["containers"][hostname]["netns"]]
-        else:
-            raise RuntimeError("no host or container %r in lab %s" % (hostname, state["lab"]))
+        self._prefix = hostgw_lab.enter(lab_state(), hostname)
 
     @classmethod
     def get_hosts(cls, host, **kwargs):

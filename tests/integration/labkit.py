@@ -6,7 +6,6 @@ the files written under its overlays, so tests can assert "nothing changed"
 or "nothing left".
 """
 
-import json
 import os
 import re
 import subprocess
@@ -15,11 +14,12 @@ import uuid
 
 import yaml
 
+import hostgw_lab  # lab/ (tests/conftest.py puts it on sys.path)
 from tests.conftest import REPO
 
 LAB_PY = os.path.join(REPO, "lab", "hostgw_lab.py")
 BIN = os.path.dirname(sys.executable)
-STATE_ROOT = "/run/podnet-hostgw-lab"
+STATE_ROOT = hostgw_lab.STATE_ROOT
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -57,12 +57,10 @@ class Lab:
         return path
 
     def state(self):
-        with open(os.path.join(STATE_ROOT, self.lab, "state.json")) as fh:
-            return json.load(fh)
+        return hostgw_lab.load_state(self.lab)
 
     def on(self, host, *argv):
-        pid = str(self.state()["hosts"][host]["pid"])
-        return subprocess.run(["nsenter", "-t", pid, "-n", "-m", "-u", "--"] + list(argv),
+        return subprocess.run(hostgw_lab.enter(self.state(), host) + list(argv),
                               capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
 
     def snapshot(self):
