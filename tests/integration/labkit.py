@@ -84,17 +84,31 @@ class Lab:
             }
         return snap
 
-    def site(self, inv, *extra, playbook="site.yml"):
+    def _ansible(self, tool, inv, args, **extra_env):
         path = inv if isinstance(inv, str) else self.write(inv)
         env = dict(os.environ, LC_ALL="C.UTF-8", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-                   ANSIBLE_FORCE_COLOR="0", NO_COLOR="1")
-        return subprocess.run([os.path.join(BIN, "ansible-playbook"), "-i", path, playbook] + list(extra),
+                   ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", **extra_env)
+        return subprocess.run([os.path.join(BIN, tool), "-i", path] + list(args),
                               capture_output=True, text=True, env=env, cwd=REPO)
 
-    def up(self):
-        proc = subprocess.run([sys.executable, LAB_PY, "--inventory", self.good_path, "up"],
+    def site(self, inv, *extra, playbook="site.yml"):
+        """ansible-playbook PLAYBOOK against inventory INV (a path or a dict)."""
+        return self._ansible("ansible-playbook", inv, [playbook] + list(extra))
+
+    def adhoc(self, *args):
+        """An ad-hoc ``ansible`` command against the lab's own inventory (JSON results)."""
+        return self._ansible("ansible", self.good_path, args, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+
+    def cli(self, *args, check=True):
+        """lab/hostgw_lab.py with the lab's own inventory."""
+        proc = subprocess.run([sys.executable, LAB_PY, "--inventory", self.good_path] + list(args),
                               capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
+        if check:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    def up(self):
+        self.cli("up")
 
     def down(self):
         subprocess.run([sys.executable, LAB_PY, "--lab", self.lab, "down"], capture_output=True)

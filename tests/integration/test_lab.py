@@ -9,17 +9,13 @@ import json
 import os
 import pathlib
 import subprocess
-import sys
 import uuid
 
 import pytest
 
-from tests.conftest import REPO
+from tests.integration.labkit import Lab, base_inventory, nodes
 
 pytestmark = pytest.mark.integration
-
-LAB_PY = os.path.join(REPO, "lab", "hostgw_lab.py")
-BIN = os.path.dirname(sys.executable)
 
 
 def root_snapshot():
@@ -39,69 +35,38 @@ def root_snapshot():
     }
 
 
-INVENTORY = """
-all:
-  children:
-    hostgw_nodes:
-      hosts:
-        alpha:
-          hostgw_node_ip: 10.168.0.1
-          hostgw_pod_subnet: 192.168.0.0/24
-          hostgw_lab_containers:
-            c-one: 192.168.0.2
-        beta:
-          hostgw_node_ip: 10.168.0.2
-          hostgw_pod_subnet: 192.168.1.0/24
-          hostgw_lab_containers:
-            c-two: 192.168.1.2
-    hostgw_lab:
-      children:
-        hostgw_nodes:
-      vars:
-        hostgw_lab_name: {lab}
-        hostgw_lab_underlay: 10.168.0.0/24
-        ansible_connection: podnet.hostgw.nsenter
-        ansible_nsenter_pid_file: "/run/podnet-hostgw-lab/{{{{ hostgw_lab_name }}}}/{{{{ inventory_hostname }}}}.pid"
-        ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
-"""
-
-
-def lab_cmd(inventory, *args, check=True):
-    proc = subprocess.run([sys.executable, LAB_PY, "--inventory", inventory] + list(args),
-                          capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def ansible(inventory, *args):
-    env = dict(os.environ, LC_ALL="C.UTF-8", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_FORCE_COLOR="0", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
-    return subprocess.run([os.path.join(BIN, "ansible"), "-i", inventory] + list(args),
-                          capture_output=True, text=True, env=env, cwd=REPO)
+def two_hosts_with_containers(lab):
+    inv = base_inventory(lab)
+    nodes(inv)["vars"] = {}
+    nodes(inv)["hosts"] = {
+        "alpha": {"hostgw_node_ip": "10.168.0.1", "hostgw_pod_subnet": "192.168.0.0/24",
+                  "hostgw_lab_containers": {"c-one": "192.168.0.2"}},
+        "beta": {"hostgw_node_ip": "10.168.0.2", "hostgw_pod_subnet": "192.168.1.0/24",
+                 "hostgw_lab_containers": {"c-two": "192.168.1.2"}},
+    }
+    return inv
 
 
 @pytest.fixture
 def lab_inventory(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    lab = "hgwt%s" % uuid.uuid4().hex[:6]
-    path = tmp_path / "hosts.yml"
-    path.write_text(INVENTORY.format(lab=lab))
+    name = "hgwt%s" % uuid.uuid4().hex[:6]
+    lab = Lab(name, str(tmp_path), inventory=two_hosts_with_containers(name))
     before = root_snapshot()
-    yield str(path), lab, before
-    lab_cmd(str(path), "down", check=False)
+    yield lab, name, before
+    lab.down()
 
 
 def test_lab_up_down_leaves_root_namespace_exactly_as_before(lab_inventory):
-    inventory, lab, before = lab_inventory
-    lab_cmd(inventory, "up")
+    the_lab, lab, before = lab_inventory
+    the_lab.cli("up")
     state = json.loads(pathlib.Path("/run/podnet-hostgw-lab/%s/state.json" % lab).read_text())
     assert sorted(state["hosts"]) == ["alpha", "beta"]
     assert root_snapshot()["addrs"] == before["addrs"]
     assert root_snapshot()["routes4"] == before["routes4"]
     pids = [h["pid"] for h in state["hosts"].values()]
-    lab_cmd(inventory, "down")
+    the_lab.cli("down")
     assert not os.path.exists("/run/podnet-hostgw-lab/%s" % lab)
     root = "/run/podnet-hostgw-lab"  # the last lab to go down removes it too
     assert not os.path.isdir(root) or os.listdir(root), "an empty state root was left behind"
@@ -110,27 +75,27 @@ def test_lab_up_down_leaves_root_namespace_exactly_as_before(lab_inventory):
 
 
 def test_lab_up_is_idempotent_and_refuses_foreign_namespaces(lab_inventory):
-    inventory, lab, _ = lab_inventory
-    lab_cmd(inventory, "up")
-    again = lab_cmd(inventory, "up")
+    the_lab, lab, _ = lab_inventory
+    the_lab.cli("up")
+    again = the_lab.cli("up")
     assert "already up" in again.stdout
     # attach before the bridge exists says what to do
-    attach = lab_cmd(inventory, "attach", check=False)
+    attach = the_lab.cli("attach", check=False)
     assert attach.returncode == 2
     assert "no cni0 yet: run site.yml first" in attach.stderr
 
 
 def test_nsenter_connection_runs_everything_inside_the_host(lab_inventory, tmp_path):
-    inventory, lab, _ = lab_inventory
-    lab_cmd(inventory, "up")
+    the_lab, lab, _ = lab_inventory
+    the_lab.cli("up")
     # A compound raw command: both halves must run on the lab host.
-    res = ansible(inventory, "alpha", "-m", "ansible.builtin.raw",
+    res = the_lab.adhoc("alpha", "-m", "ansible.builtin.raw",
                   "-a", "hostname; ip -4 -o addr show dev eth0")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "alpha" in res.stdout
     assert "10.168.0.1/24" in res.stdout
     # Facts describe the lab host, not the controller.
-    res = ansible(inventory, "beta", "-m", "ansible.builtin.setup",
+    res = the_lab.adhoc("beta", "-m", "ansible.builtin.setup",
                   "-a", "gather_subset=!all,!min,network")
     assert res.returncode == 0, res.stdout + res.stderr
     facts = json.loads(res.stdout.split("=>", 1)[1])["ansible_facts"]
@@ -139,27 +104,27 @@ def test_nsenter_connection_runs_everything_inside_the_host(lab_inventory, tmp_p
     # A file copied to /etc lands in the host's overlay, not the controller's /etc.
     src = tmp_path / "marker"
     src.write_text("lab-only\n")
-    res = ansible(inventory, "alpha", "-m", "ansible.builtin.copy",
+    res = the_lab.adhoc("alpha", "-m", "ansible.builtin.copy",
                   "-a", "src=%s dest=/etc/podnet-lab-marker mode=0644" % src)
     assert res.returncode == 0, res.stdout + res.stderr
     assert not os.path.exists("/etc/podnet-lab-marker")
-    res = ansible(inventory, "alpha", "-m", "ansible.builtin.slurp", "-a", "src=/etc/podnet-lab-marker")
+    res = the_lab.adhoc("alpha", "-m", "ansible.builtin.slurp", "-a", "src=/etc/podnet-lab-marker")
     assert "bGFiLW9ubHkK" in res.stdout  # base64 of "lab-only\n"
-    res = ansible(inventory, "beta", "-m", "ansible.builtin.stat", "-a", "path=/etc/podnet-lab-marker")
+    res = the_lab.adhoc("beta", "-m", "ansible.builtin.stat", "-a", "path=/etc/podnet-lab-marker")
     assert '"exists": false' in res.stdout
 
 
 def test_nsenter_connection_fails_clearly_when_lab_is_down(lab_inventory):
-    inventory, lab, _ = lab_inventory
-    res = ansible(inventory, "alpha", "-m", "ansible.builtin.raw", "-a", "true")
+    the_lab, lab, _ = lab_inventory
+    res = the_lab.adhoc("alpha", "-m", "ansible.builtin.raw", "-a", "true")
     assert res.returncode != 0
     assert "is the lab up?" in res.stdout + res.stderr
 
 
 def test_nsenter_connection_pipelines_modules_over_stdin(lab_inventory):
-    inventory, lab, _ = lab_inventory
-    lab_cmd(inventory, "up")
-    res = ansible(inventory, "alpha", "-m", "ansible.builtin.ping", "-vvv")
+    the_lab, lab, _ = lab_inventory
+    the_lab.cli("up")
+    res = the_lab.adhoc("alpha", "-m", "ansible.builtin.ping", "-vvv")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "PUT " not in res.stdout  # no temporary module file: it went through stdin
     assert '"ping": "pong"' in res.stdout
