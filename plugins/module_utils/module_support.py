@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.hostgw contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every podnet.hostgw module shares with Ansible: the one error report
+and the host-wide lock, seen from an AnsibleModule."""
+
+import contextlib
+
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import report
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.lock import HostLock, LockTimeout
+
+
+def fail_problems(module, what, problems, **result):
+    """Fail with WHAT and every problem, in the collection's one shape."""
+    module.fail_json(msg=report(what, problems), errors=list(problems), **result)
+
+
+@contextlib.contextmanager
+def host_lock(module, **result):
+    """Hold the host-wide lock for the module's read-plan-apply."""
+    lock = HostLock(owner="podnet.hostgw.%s" % getattr(module, "_name", "module"))
+    try:
+        lock.acquire()
+    except LockTimeout as exc:
+        module.fail_json(msg=str(exc), **result)
+    try:
+        yield lock
+    finally:
+        lock.release()
