@@ -61,7 +61,7 @@ class ActionModule(ActionBase):
                              % (len(problems), "\n  - ".join(problems)))
             return result
         result["changed"] = False
-        result["ansible_facts"] = {"__hostgw_plan": the_plan}
-        result["plan"] = {"cluster": the_plan["cluster"], "complete": the_plan["complete"],
-                          "nodes": len(the_plan["nodes"]), "routes": len(the_plan["routes"])}
+        result["plan"] = the_plan
+        result["summary"] = {"cluster": the_plan["cluster"], "complete": the_plan["complete"],
+                             "nodes": len(the_plan["nodes"]), "routes": len(the_plan["routes"])}
         return result

@@ -20,7 +20,7 @@ from ansible_collections.podnet.hostgw.plugins.module_utils import cluster
 
 def _check_plan(plan):
     if not isinstance(plan, dict) or "nodes" not in plan or "routes" not in plan:
-        raise AnsibleFilterError("expected the cluster plan (__hostgw_plan), got %r" % type(plan).__name__)
+        raise AnsibleFilterError("expected the cluster plan (hostgw_plan), got %r" % type(plan).__name__)
 
 
 def hostgw_peer_routes(plan, name):

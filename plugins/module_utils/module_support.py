@@ -7,8 +7,24 @@ and the host-wide lock, seen from an AnsibleModule."""
 
 import contextlib
 
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.command import C_LOCALE, Runner
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import report
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommand
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.lock import HostLock, LockTimeout
+
+
+class ModuleRunner(Runner):
+    """The engine's command.Runner on an AnsibleModule's run_command."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def run(self, argv, data=None):
+        return self.module.run_command(list(argv), data=data, binary_data=True,
+                                       environ_update=C_LOCALE)
+
+    def which(self, name):
+        return self.module.get_bin_path(name)
 
 
 def fail_problems(module, what, problems, **result):
@@ -28,3 +44,8 @@ def host_lock(module, **result):
         yield lock
     finally:
         lock.release()
+
+
+def ip_command(module):
+    """iproute2's ``ip`` for a module (fails the module if ip is missing)."""
+    return IpCommand(ModuleRunner(module), module.get_bin_path("ip", required=True))

@@ -50,10 +50,9 @@ import json
 import re
 import shlex
 
+from ._hostgw import names
+
 DEFAULT_NAME = "podnet_hostgw"
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-NAME_MAX = 24               # iptables chain names are at most 28 bytes; "-FWD" adds 4
-RESERVED_NAMES = frozenset(("filter", "nat", "mangle", "raw", "security", "broute"))
 
 BACKENDS = ("auto", "nftables", "iptables")
 IPTABLES_VARIANTS = ("auto", "nft", "legacy")
@@ -124,19 +123,7 @@ def ipt_comment(name):
 
 
 def validate_name(name):
-    if not isinstance(name, str) or not name:
-        return ["name must be a non-empty string, got %r" % (name,)]
-    errors = []
-    if not NAME_RE.match(name):
-        errors.append("name %r: use lower-case letters, digits and '_', starting with a letter"
-                      % name)
-    if len(name) > NAME_MAX:
-        errors.append("name %r is %d characters; at most %d (the iptables chain %s must fit "
-                      "in 28)" % (name, len(name), NAME_MAX, ipt_chain(name, "filter")))
-    if name in RESERVED_NAMES:
-        errors.append("name %r is the name of a standard table; pick a name of the "
-                      "collection's own such as %s" % (name, DEFAULT_NAME))
-    return errors
+    return names.netfilter_name_problems(name)
 
 
 def parse_cidr(index, value):

@@ -31,6 +31,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ._hostgw import names
+
 IPV4 = "ipv4"
 IPV6 = "ipv6"
 FAMILIES = (IPV4, IPV6)
@@ -46,19 +48,9 @@ DEFAULT_METRIC = {IPV4: 0, IPV6: 1024}
 DEFAULT_DEST = {IPV4: "0.0.0.0/0", IPV6: "::/0"}
 HOST_LEN = {IPV4: "/32", IPV6: "/128"}
 
-DEFAULT_PROTOCOL_NAME = "hostgw"
-DEFAULT_PROTOCOL_NUMBER = 252
-
-# Protocol numbers the kernel (include/uapi/linux/rtnetlink.h) and iproute2
-# already name.  The module refuses to use any of them as its tag: purging by
-# such a tag would remove routes owned by someone else.
-KNOWN_PROTOCOLS = {
-    0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static",
-    8: "gated", 9: "ra", 10: "mrt", 11: "zebra", 12: "bird", 13: "dnrouted",
-    14: "xorp", 15: "ntk", 16: "dhcp", 17: "mrouted", 18: "keepalived",
-    42: "babel", 99: "openr", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip",
-    192: "eigrp",
-}
+DEFAULT_PROTOCOL_NAME = names.DEFAULT_PROTOCOL_NAME
+DEFAULT_PROTOCOL_NUMBER = names.DEFAULT_PROTOCOL_NUMBER
+KNOWN_PROTOCOLS = names.KNOWN_PROTOCOLS
 # Routes the kernel made for an address (connected routes) or from an ICMP
 # redirect: never adopted or taken over, whatever ``takeover`` says.
 KERNEL_OWNED = frozenset(("kernel", "2", "redirect", "1"))
@@ -80,7 +72,6 @@ _CTRL = re.compile(u"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _V4_NET = re.compile(r"%s\.%s\.%s\.%s(?:/(3[0-2]|[12][0-9]|[0-9]))?" % ((_OCTET,) * 4))
 _V4_ADDR = re.compile(r"%s\.%s\.%s\.%s" % ((_OCTET,) * 4))
-_PROTO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
 # '#' starts a comment in ip -batch input, quotes group words and a trailing
 # backslash continues the line: a device name with any of them cannot be
 # passed safely through ``ip -batch``.
@@ -567,21 +558,7 @@ def parse_protos_text(text):
 
 def validate_protocol(name, number):
     """Errors for the module's protocol tag (name and number)."""
-    errors = []
-    if not isinstance(name, str) or not _PROTO_NAME.fullmatch(name):
-        errors.append("protocol %s must be a name of letters, digits, '_', '.', '-' "
-                      "starting with a letter (at most 32 characters)" % show(name))
-    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 255:
-        errors.append("protocol_number %s must be an integer 1..255" % show(number))
-        return errors
-    if number in KNOWN_PROTOCOLS:
-        errors.append("protocol_number %d is the well-known protocol %s; pick an unused "
-                      "number (default %d)" % (number, KNOWN_PROTOCOLS[number], DEFAULT_PROTOCOL_NUMBER))
-    for num, known in KNOWN_PROTOCOLS.items():
-        if name == known:
-            errors.append("protocol %s is the well-known protocol number %d; pick a name of "
-                          "your own (default %s)" % (name, num, DEFAULT_PROTOCOL_NAME))
-    return errors
+    return names.route_protocol_problems(name, number)
 
 
 def protocol_conflicts(name, number, mappings):

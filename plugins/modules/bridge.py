@@ -238,7 +238,8 @@ failed_commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import (
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import (
     IpCommand,
     IpCommandError,
 )
@@ -304,7 +305,7 @@ def main():
     if errors:
         module.fail_json(msg="invalid parameters: " + "; ".join(errors), errors=errors, **result)
 
-    ipc = IpCommand(module)
+    ipc = ip_command(module)
     try:
         link, addrs = read_state(ipc, name)
     except IpCommandError as exc:

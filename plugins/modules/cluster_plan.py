@@ -23,8 +23,9 @@ description:
     subnets outside the cluster CIDR or overlapping each other or an
     underlay network, duplicate or foreign node IPs, peers not reachable
     on one L2 segment, MTU out of range, an exhausted cluster CIDR.
-  - On success sets the fact C(__hostgw_plan) (cluster settings, every
-    node, the route list) on every host of the play.
+  - On success returns the plan (cluster settings, every node, the route
+    list) as RV(plan). It sets no fact; the P(podnet.hostgw.preflight#role)
+    role publishes it as the variable C(hostgw_plan).
 author: podnet.hostgw developers
 attributes:
   check_mode:
@@ -76,11 +77,16 @@ EXAMPLES = r"""
     hosts: "{{ ansible_play_hosts_all }}"
     cluster_cidr: 192.168.0.0/16
   run_once: true
+  register: planned
 """
 
 RETURN = r"""
 plan:
-  description: A summary of the plan; the full plan is the fact C(__hostgw_plan).
+  description: The whole plan - C(cluster) settings, C(nodes) by host name, the C(routes) list and C(complete).
+  returned: success
+  type: dict
+summary:
+  description: The plan's cluster settings, whether it is complete, and its node and route counts.
   returned: success
   type: dict
 """

@@ -443,7 +443,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import (
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import (
     IpCommand,
     IpCommandError,
 )
@@ -655,7 +656,7 @@ def main():
                 reads.add((f, t))
     reads = sorted(reads)
 
-    ip = IpCommand(module)
+    ip = ip_command(module)
     try:
         dev_errors = resolve_devices(ip, wanted)
         if dev_errors:

@@ -278,7 +278,7 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import C_LOCALE
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.command import C_LOCALE
 from ansible_collections.podnet.hostgw.plugins.module_utils import netfilter as nf
 
 IPT_BINARIES = {

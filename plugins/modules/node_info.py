@@ -76,7 +76,8 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import IpCommand, IpCommandError
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommand, IpCommandError
 
 
 def parse_addresses(links, addrs):
@@ -137,7 +138,7 @@ def main():
         argument_spec=dict(record_path=dict(type="path", default="/etc/podnet/hostgw.json")),
         supports_check_mode=True,
     )
-    ip = IpCommand(module)
+    ip = ip_command(module)
     try:
         links = ip.json(["-details", "link", "show"])
         addrs = ip.json(["addr", "show"])

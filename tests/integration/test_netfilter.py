@@ -501,7 +501,7 @@ def test_bad_input_fails_and_changes_nothing(netns, backend, variant):
               name="Bad-Name")
     assert res["failed"] is True
     assert res["errors"] == [
-        "name 'Bad-Name': use lower-case letters, digits and '_', starting with a letter",
+        "name 'Bad-Name' must be lower-case letters, digits and '_', starting with a letter",
         "cluster_cidrs[0]: 192.168.1.0/16 has host bits set; did you mean 192.168.0.0/16?",
         "cluster_cidrs[1]: 'nonsense' is not an IPv4 or IPv6 network",
         "cluster_cidrs[2]: '10.0.0.1' has no prefix length; write the network as "

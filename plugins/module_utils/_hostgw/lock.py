@@ -18,6 +18,9 @@ import os
 import time
 
 LOCK_PATH = "/run/lock/podnet-hostgw.lock"
+# Tests that run modules in a bare network namespace (the real machine's
+# /run) point the lock elsewhere with this environment variable.
+LOCK_PATH_ENV = "PODNET_HOSTGW_LOCK"
 DEFAULT_TIMEOUT = 300
 
 
@@ -28,9 +31,9 @@ class LockTimeout(Exception):
 class HostLock(object):
     """``with HostLock(owner="podnet.hostgw.ip_route"):`` ... the change ..."""
 
-    def __init__(self, owner, path=LOCK_PATH, timeout=DEFAULT_TIMEOUT):
+    def __init__(self, owner, path=None, timeout=DEFAULT_TIMEOUT):
         self.owner = owner
-        self.path = path
+        self.path = path or os.environ.get(LOCK_PATH_ENV) or LOCK_PATH
         self.timeout = timeout
         self.fd = None
 

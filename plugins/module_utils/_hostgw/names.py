@@ -34,7 +34,28 @@ _KERNEL_SPACE = frozenset(b"\t\n\x0b\x0c\r \xa0")
 BATCH_UNSAFE = {"#": "'#'", '"': "a double quote", "'": "a single quote", "\\": "a backslash"}
 
 NAME_MAX = 255              # a file name, e.g. under /run/netns
+
 CNI_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*")
+
+DEFAULT_PROTOCOL_NAME = "hostgw"
+DEFAULT_PROTOCOL_NUMBER = 252
+# Route protocol numbers the kernel (include/uapi/linux/rtnetlink.h) and
+# iproute2 already name.  The collection never tags its routes with one of
+# them: purging by such a tag would remove routes owned by someone else.
+KNOWN_PROTOCOLS = {
+    0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static",
+    8: "gated", 9: "ra", 10: "mrt", 11: "zebra", 12: "bird", 13: "dnrouted",
+    14: "xorp", 15: "ntk", 16: "dhcp", 17: "mrouted", 18: "keepalived",
+    42: "babel", 99: "openr", 186: "bgp", 187: "isis", 188: "ospf", 189: "rip",
+    192: "eigrp",
+}
+_PROTO_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
+
+# The collection's nftables table; its iptables chains are NAME-FWD and NAME-NAT
+# upper-cased, and a chain name has at most 28 bytes.
+NETFILTER_NAME = re.compile(r"[a-z][a-z0-9_]*")
+NETFILTER_NAME_MAX = 24
+RESERVED_TABLES = frozenset(("filter", "nat", "mangle", "raw", "security", "broute"))
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _V4_NET = re.compile(r"%s\.%s\.%s\.%s(?:/(3[0-2]|[12][0-9]|[0-9]))?" % ((_OCTET,) * 4))
@@ -85,6 +106,45 @@ def ifname_problem(value):
         if char in value:
             return "must not contain %s (ip -batch cannot carry it)" % what
     return None
+
+
+def route_protocol_problems(name, number, name_key="protocol", number_key="protocol_number"):
+    """Sentences for a route protocol tag (a name for rt_protos.d and its number)."""
+    out = []
+    if not isinstance(name, str) or not _PROTO_NAME.fullmatch(name):
+        out.append(problem(name_key, name, "must be a name of letters, digits, '_', '.', '-' "
+                                           "starting with a letter (at most 32 characters)"))
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 255:
+        out.append(problem(number_key, number, "must be an integer 1..255"))
+        return out
+    if number in KNOWN_PROTOCOLS:
+        out.append(problem(number_key, number, "is the well-known protocol %s; pick an unused "
+                                               "number (default %d)"
+                           % (KNOWN_PROTOCOLS[number], DEFAULT_PROTOCOL_NUMBER)))
+    for num, known in KNOWN_PROTOCOLS.items():
+        if name == known:
+            out.append(problem(name_key, name, "is the well-known protocol number %d; pick a name "
+                                               "of your own (default %s)" % (num, DEFAULT_PROTOCOL_NAME)))
+    return out
+
+
+def netfilter_name_problems(name, key="name"):
+    """Sentences for the collection's nftables table name (the iptables chain
+    names derive from it)."""
+    if not isinstance(name, str) or not name:
+        return [problem(key, name, "must be a non-empty string")]
+    out = []
+    if not NETFILTER_NAME.fullmatch(name):
+        out.append(problem(key, name, "must be lower-case letters, digits and '_', starting "
+                                      "with a letter"))
+    if len(name) > NETFILTER_NAME_MAX:
+        out.append(problem(key, name, "is %d characters; at most %d (its iptables chains, "
+                                      "NAME-FWD and NAME-NAT upper-cased, must fit in 28)"
+                           % (len(name), NETFILTER_NAME_MAX)))
+    if name in RESERVED_TABLES:
+        out.append(problem(key, name, "is the name of a standard table; pick a name of the "
+                                      "collection's own such as podnet_hostgw"))
+    return out
 
 
 def netns_name_problem(value):

@@ -32,7 +32,7 @@ import os
 import pytest
 
 from ansible_collections.podnet.hostgw.plugins.module_utils import links
-from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import BatchResult, parse_batch_errors
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import BatchResult, parse_batch_errors
 from ansible_collections.podnet.hostgw.plugins.module_utils.links import PlanError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures")

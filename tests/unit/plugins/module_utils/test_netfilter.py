@@ -100,14 +100,16 @@ def test_present_needs_cidrs_and_something_to_do():
 
 
 @pytest.mark.parametrize("name,message", [
-    ("Podnet", "name 'Podnet': use lower-case letters, digits and '_', starting with a letter"),
-    ("pod-net", "name 'pod-net': use lower-case letters, digits and '_', starting with a letter"),
-    ("1pod", "name '1pod': use lower-case letters, digits and '_', starting with a letter"),
-    ("a" * 25, "name '%s' is 25 characters; at most 24 (the iptables chain %s-FWD must fit "
-               "in 28)" % ("a" * 25, "A" * 25)),
+    ("Podnet", "name 'Podnet' must be lower-case letters, digits and '_', starting with a letter"),
+    ("pod-net", "name 'pod-net' must be lower-case letters, digits and '_', starting with a letter"),
+    ("1pod", "name '1pod' must be lower-case letters, digits and '_', starting with a letter"),
+    ("a" * 25, "name '%s' is 25 characters; at most 24 (its iptables chains, NAME-FWD and "
+               "NAME-NAT upper-cased, must fit in 28)" % ("a" * 25)),
+    ("podnet_hostgw\n", "name 'podnet_hostgw\\n' must be lower-case letters, digits and '_', "
+                        "starting with a letter"),
     ("filter", "name 'filter' is the name of a standard table; pick a name of the "
                "collection's own such as podnet_hostgw"),
-    ("", "name must be a non-empty string, got ''"),
+    ("", "name '' must be a non-empty string"),
 ])
 def test_bad_names(name, message):
     assert errors_of(name=name) == [message]

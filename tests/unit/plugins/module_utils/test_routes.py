@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ansible_collections.podnet.hostgw.plugins.module_utils import routes as rt
-from ansible_collections.podnet.hostgw.plugins.module_utils.ip_command import parse_batch_errors
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import parse_batch_errors
 from tests.conftest import REPO
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -296,7 +296,7 @@ class TestProtocol:
         ("hostgw", 4, "well-known protocol static"),
         ("hostgw", 2, "well-known protocol kernel"),
         ("hostgw", 12, "well-known protocol bird"),
-        ("static", 252, "protocol static is the well-known protocol number 4"),
+        ("static", 252, "protocol 'static' is the well-known protocol number 4"),
         ("hostgw", 0, "must be an integer 1..255"),
         ("hostgw", 3, "well-known protocol boot"),
         ("hostgw", 256, "must be an integer 1..255"),

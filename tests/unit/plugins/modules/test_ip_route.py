@@ -239,7 +239,7 @@ def test_bad_input_fails_before_running_anything():
 
 @pytest.mark.parametrize("params,text", [
     (dict(protocol_number=4), "protocol_number 4 is the well-known protocol static"),
-    (dict(protocol="kernel"), "protocol kernel is the well-known protocol number 2"),
+    (dict(protocol="kernel"), "protocol 'kernel' is the well-known protocol number 2"),
     (dict(protocol_number=300), "protocol_number 300 must be an integer 1..255"),
 ])
 def test_bad_protocol_fails_before_running_anything(params, text):

@@ -1,22 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one place that runs iproute2's ``ip`` for the collection's modules.
+"""The one place that runs iproute2's ``ip``, for the modules and the
+reconcile command alike.
 
-Every call is an argv list (never a shell string) run with ``LC_ALL=C`` so the
-output does not depend on the host's locale.  Writes go through
-``ip -batch -`` so a whole change set costs one process.
+Every call is an argv list (never a shell string) run with ``LC_ALL=C`` (see
+command.py) so the output does not depend on the host's locale.  Writes go
+through ``ip -batch -`` so a whole change set costs one process.
 """
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 import json
 import re
 from collections import namedtuple
-
-C_LOCALE = {"LC_ALL": "C", "LANG": "C", "LC_MESSAGES": "C"}
 
 # "Command failed -:3" is how ip -batch names the failing input line.
 _BATCH_FAILED_LINE = re.compile(r"Command failed -:(\d+)\s*$")
@@ -61,18 +56,17 @@ class IpCommandError(Exception):
         self.stderr = stderr
 
 
-class IpCommand:
-    """Thin wrapper around ``ip`` bound to an AnsibleModule's run_command."""
+class IpCommand(object):
+    """Thin wrapper around ``ip`` on a command.Runner."""
 
-    def __init__(self, module, ip_bin=None):
-        self.module = module
-        self.ip_bin = ip_bin or module.get_bin_path("ip", required=True)
+    def __init__(self, runner, ip_bin=None):
+        self.runner = runner
+        self.ip_bin = ip_bin or runner.which("ip")
+        if not self.ip_bin:
+            raise IpCommandError("the ip command was not found (install the iproute2 package)")
 
     def run(self, args, data=None):
-        argv = [self.ip_bin] + list(args)
-        return self.module.run_command(
-            argv, data=data, binary_data=False, environ_update=C_LOCALE
-        )
+        return self.runner.run([self.ip_bin] + list(args), data=data)
 
     def json(self, args):
         """``ip -json ARGS`` parsed; an empty answer is an empty list."""
