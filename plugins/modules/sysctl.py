@@ -112,6 +112,7 @@ errors:
 """
 
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -215,15 +216,16 @@ class Sysctl(object):
 
     def write_file(self, text):
         directory = os.path.dirname(self.path)
-        tmp = self.path + ".podnet-tmp"
+        tmp = None
         try:
             if not os.path.isdir(directory):
                 os.makedirs(directory, 0o755)
-            with open(tmp, "w") as fh:
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".podnet-hostgw-")
+            with os.fdopen(fd, "w") as fh:
                 fh.write(text)
             os.chmod(tmp, 0o644)
         except (IOError, OSError) as exc:
-            if os.path.exists(tmp):
+            if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
             self.result.update(changed=False, applied={}, file_changed=False)
             self.fail("cannot write %s, so no running value was changed: %s" % (self.path, exc))

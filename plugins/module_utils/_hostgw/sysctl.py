@@ -72,14 +72,22 @@ def value_problem(value):
     return None
 
 
+def kernel_problem(key, root=PROC_SYS):
+    """None when this kernel has the parameter KEY (a file under ROOT)."""
+    path = proc_path(key, root)
+    if os.path.isdir(path):
+        return "is a group of parameters (%s is a directory), not one parameter" % path
+    if not os.path.isfile(path):
+        return "does not exist on this kernel (no %s)" % path
+    return None
+
+
 def validate(values, root=PROC_SYS):
     """Problems of VALUES (``{key: value}``), each parameter checked against
     this kernel too (it must exist under ROOT)."""
     problems = Problems()
     for key in sorted(values, key=str):
-        bad = key_problem(key)
-        if bad is None and not os.path.exists(proc_path(key, root)):
-            bad = "does not exist on this kernel (no %s)" % proc_path(key, root)
+        bad = key_problem(key) or kernel_problem(key, root)
         if bad:
             problems.append(names.problem("values key", key, bad))
             continue
@@ -168,7 +176,7 @@ def restorable(previous, root=PROC_SYS):
     that are not sysctl names or not on this kernel are left out)."""
     out = {}
     for key, value in previous.items():
-        if key_problem(key) is None and os.path.exists(proc_path(key, root)) \
+        if key_problem(key) is None and kernel_problem(key, root) is None \
                 and read_running(key, root) != value:
             out[key] = value
     return out

@@ -74,10 +74,13 @@ def test_validate_names_every_value(tmp_path):
     assert problems == [
         "values key '../../etc/passwd' is not a sysctl name (dotted words such as "
         "net.ipv4.ip_forward)",
-        "values['net.ipv4'] '1\\x1b' contains a control character",
+        "values key 'net.ipv4' is a group of parameters (%s/net/ipv4 is a directory), not one "
+        "parameter" % tmp_path,
         "values['net.ipv4.ip_forward'] True is a boolean; write 0 or 1",
         "values key 'net.ipv4.nope' does not exist on this kernel (no %s/net/ipv4/nope)" % tmp_path,
     ]
+    assert sysctl.validate({"net.ipv4.ip_forward": "1\x1b"}, root=str(tmp_path)) == [
+        "values['net.ipv4.ip_forward'] '1\\x1b' contains a control character"]
     assert sysctl.validate({"net.ipv4.ip_forward": 1}, root=str(tmp_path)) == []
 
 
