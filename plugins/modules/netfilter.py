@@ -57,7 +57,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Check mode reads the same state, reports the same RV(changed), RV(drift), RV(commands)
+      - Check mode reads the same state, reports the same C(changed), RV(drift), RV(commands)
         and RV(ruleset) as a real run, and has the kernel check the change without committing
         it (C(nft --check), C(iptables-restore --test)).
   diff_mode:
@@ -227,18 +227,17 @@ ruleset:
       C(# iptables -t TABLE) or C(# ip6tables -t TABLE) header.
   returned: success
   type: str
-  sample: |
-    table inet podnet_hostgw {
-    	chain forward {
-    		type filter hook forward priority 0; policy accept;
-    		ip saddr 192.168.0.0/16 accept
-    		ip daddr 192.168.0.0/16 accept
-    	}
-    	chain postrouting {
-    		type nat hook postrouting priority 100; policy accept;
-    		ip saddr 192.168.0.0/16 ip daddr != 192.168.0.0/16 masquerade
-    	}
-    }
+  sample: "table inet podnet_hostgw {\n\
+    \tchain forward {\n\
+    \t\ttype filter hook forward priority 0; policy accept;\n\
+    \t\tip saddr 192.168.0.0/16 accept\n\
+    \t\tip daddr 192.168.0.0/16 accept\n\
+    \t}\n\
+    \tchain postrouting {\n\
+    \t\ttype nat hook postrouting priority 100; policy accept;\n\
+    \t\tip saddr 192.168.0.0/16 ip daddr != 192.168.0.0/16 masquerade\n\
+    \t}\n\
+    }\n"
 drift:
   description:
     - What differed from the wanted state before the run, one line each. C(unexpected) lines

@@ -44,6 +44,7 @@ attributes:
     support: full
     description: Shows the running values and the persisted file before and after.
   platform:
+    support: full
     platforms: linux
     description: Needs Linux's C(/proc/sys).
 options:

@@ -111,13 +111,12 @@ def test_bridge_is_created_then_repaired_and_nothing_else_is_touched(netns, engi
     assert addresses(netns, "cni0") == ["192.168.1.1/24", "192.168.5.7/24"]
 
 
-FOREIGN_NFT = """table inet filter {
-	chain forward {
-		type filter hook forward priority 0; policy accept;
-		ip saddr 198.51.100.0/24 counter drop
-	}
-}
-"""
+FOREIGN_NFT = ("table inet filter {\n"
+               "  chain forward {\n"
+               "    type filter hook forward priority 0; policy accept;\n"
+               "    ip saddr 198.51.100.0/24 counter drop\n"
+               "  }\n"
+               "}\n")
 
 
 def test_netfilter_table_is_recreated_when_missing_or_drifted_and_nothing_removed(netns, engine):

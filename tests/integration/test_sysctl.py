@@ -121,8 +121,8 @@ def foreign_sysctl_conf():
 
 @pytest.mark.parametrize("state", ["present", "absent"])
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
-def test_a_file_without_the_marker_is_refused_and_nothing_changes(netns, tmp_path, state,
-                                                                   check_mode):
+def test_a_file_without_the_marker_is_refused_and_nothing_changes(
+        netns, tmp_path, state, check_mode):
     path = tmp_path / "sysctl.conf"
     text = foreign_sysctl_conf()
     assert len(text.splitlines()) == 68

@@ -330,8 +330,8 @@ def plan(name, link, addrs, state="present", mtu=None, up=True, addresses=(), ex
 
     if state == "absent":
         if link is None:
-            return {"commands": [], "added": [], "removed": [], "conflicts": [], "before": before,
-                "after": before}
+            return {"commands": [], "added": [], "removed": [], "conflicts": [],
+                    "before": before, "after": before}
         return {
             "commands": ["link del dev %s" % name],
             "added": [],
@@ -458,8 +458,8 @@ def plan(name, link, addrs, state="present", mtu=None, up=True, addresses=(), ex
     return {
         "commands": commands,
         "added": [str(i) for i in early + late if _key(i) not in original_keys],
-        "removed": [str(i) for i in removed_ifaces]
-                   + [a["cidr"] for a in flushed if _key(a["iface"]) not in final_keys],
+        "removed": ([str(i) for i in removed_ifaces]
+                    + [a["cidr"] for a in flushed if _key(a["iface"]) not in final_keys]),
         "conflicts": conflicts,
         "before": before,
         "after": after,

@@ -301,8 +301,8 @@ def check(tools, change):
     for cmd in commands(tools, change, check=True):
         rc, out, err = tools.run(cmd["argv"], cmd["stdin"])
         if rc != 0:
-            return "the change would fail: %s rejects it: %s" % (" ".join(cmd["argv"]),
-                                                                (err or out).strip())
+            return "the change would fail: %s rejects it: %s" % (
+                " ".join(cmd["argv"]), (err or out).strip())
     return None
 
 

@@ -48,11 +48,10 @@ def host_with(nft_table=None, v4_filter="iptables_empty_filter", v4_nat="iptable
                 json.dumps({"nftables": [{"metainfo": {"json_schema_version": 1}}]})}
     if nft_table:
         listings[("nft", "-j", "list", "table", "inet", NAME)] = out(nft_table)
-    for cmd in ("iptables", "ip6tables"):
-        listings[(cmd, "-w", "10", "-t", "filter", "-S")] = out(v4_filter if cmd == "iptables"
-                                                                 else "iptables_empty_filter")
-        listings[(cmd, "-w", "10", "-t", "nat", "-S")] = out(v4_nat if cmd == "iptables"
-                                                             else "iptables_empty_nat")
+    for cmd, filter_, nat in (("iptables", v4_filter, v4_nat),
+                              ("ip6tables", "iptables_empty_filter", "iptables_empty_nat")):
+        listings[(cmd, "-w", "10", "-t", "filter", "-S")] = out(filter_)
+        listings[(cmd, "-w", "10", "-t", "nat", "-S")] = out(nat)
     return FakeRunner(listings)
 
 
