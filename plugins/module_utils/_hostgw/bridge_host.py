@@ -54,13 +54,13 @@ def keeps_ipv6_on_down(name):
     """Whether the kernel keeps NAME's IPv6 addresses when it goes down:
     ``net.ipv6.conf.all.keep_addr_on_down`` if non-zero, else NAME's own
     setting; positive means keep."""
-    def read(conf):
+    def setting(conf):
         try:
             with open(KEEP_ADDR_ON_DOWN % conf) as fh:
                 return int(fh.read().strip())
         except (IOError, OSError, ValueError):
             return 0
-    return (read("all") or read(name)) > 0
+    return (setting("all") or setting(name)) > 0
 
 
 def read(ipc, name, up=True):
