@@ -24,6 +24,10 @@ description:
     same prefix length as one being removed. Both still happen within the same C(ip -batch) run.
   - IPv6 link-local addresses (V(fe80::/10)) belong to the kernel. The module never adds, removes or reports them.
   - A link named O(name) that is not a bridge is never converted or deleted; the module fails instead and changes nothing.
+  - Holds the host-wide lock of podnet.hostgw (C(flock) on C(/run/lock/podnet-hostgw.lock)) from its first read of the
+    bridge until its change is applied, in check mode too, so two playbook runs, or a playbook run and the reconcile
+    command, never interleave. A run that waits for the lock longer than 300 seconds fails and changes nothing.
+  - Every parameter is validated before the lock is taken, and every bad value is named.
 author:
   - podnet.hostgw developers
 attributes:
@@ -46,7 +50,7 @@ options:
   name:
     description:
       - Name of the bridge, for example V(cni0).
-      - A valid Linux interface name - 1 to 15 bytes, not V(.) or V(..), no whitespace, V(/), V(:) or control
+      - A valid Linux interface name - 1 to 15 bytes, not V(.) or V(..), no whitespace, V(/), V(:), V(%) or control
         characters. V(#), quotes and backslashes are refused too because C(ip -batch) cannot carry them.
       - An alternative name (C(altname)) of another link is refused.
     type: str
@@ -223,7 +227,7 @@ errors:
   returned: when the parameters are invalid
   type: list
   elements: str
-  sample: ["address '192.168.0.0/24' is the network address of 192.168.0.0/24; use a host address such as 192.168.0.1/24"]
+  sample: ["addresses[0] '192.168.0.0/24' is the network address of 192.168.0.0/24; use a host address such as 192.168.0.1/24"]
 failed_commands:
   description: The C(ip -batch) lines the kernel refused, with its error and a hint where one helps.
   returned: when the batch failed
@@ -238,129 +242,92 @@ failed_commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import (
-    IpCommand,
-    IpCommandError,
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import (
+    fail_problems,
+    host_lock,
+    ip_command,
 )
-from ansible_collections.podnet.hostgw.plugins.module_utils.links import (
-    PlanError,
-    describe_batch_failure,
-    managed_state,
-    mismatches,
-    parse_addr_info,
-    parse_link,
-    plan,
-    render_state,
-    validate_params,
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge, bridge_host
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    mtu=dict(type="int"),
+    up=dict(type="bool", default=True),
+    addresses=dict(type="list", elements="str", default=[]),
+    exclusive=dict(type="bool", default=False),
 )
 
-_MISSING = ("does not exist", "Cannot find device")
 
+class Bridge(object):
+    """Validate, then under the host-wide lock read, plan and apply."""
 
-def read_state(ipc, name):
-    """``(link, addrs)`` of NAME as the kernel reports them; link None when
-    there is no such link."""
-    try:
-        link = parse_link(ipc.json(["-details", "link", "show", "dev", name]))
-    except IpCommandError as exc:
-        if any(text in (exc.stderr or "") for text in _MISSING):
-            return None, []
-        raise
-    if link is None or link["ifname"] != name or link["kind"] != "bridge":
-        return link, []
-    return link, parse_addr_info(ipc.json(["addr", "show", "dev", name]))
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.name = module.params["name"]
+        self.result = dict(changed=False, commands=[], added_addresses=[], removed_addresses=[])
 
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **dict(self.result, **extra))
 
-def keeps_ipv6_on_down(name):
-    """Whether the kernel keeps NAME's IPv6 addresses when it goes down:
-    ``net.ipv6.conf.all.keep_addr_on_down`` if non-zero, else NAME's own
-    setting; positive means keep."""
-    def read(conf):
+    def run(self):
+        ifaces, problems = bridge.validate_params(self.name, self.params["mtu"],
+                                                  self.params["addresses"])
+        if problems:
+            fail_problems(self.module, "invalid parameters, nothing was changed", problems,
+                          **self.result)
+        ipc = ip_command(self.module)
+        with host_lock(self.module, **self.result):
+            change = self.plan(ipc, ifaces)
+            if change["commands"] and not self.module.check_mode:
+                self.apply(ipc, change)
+        return self.result
+
+    def plan(self, ipc, ifaces):
+        p = self.params
         try:
-            with open("/proc/sys/net/ipv6/conf/%s/keep_addr_on_down" % conf) as fh:
-                return int(fh.read().strip())
-        except (IOError, OSError, ValueError):
-            return 0
-    return (read("all") or read(name)) > 0
+            current = bridge_host.read(ipc, self.name, up=p["up"])
+        except IpCommandError as exc:
+            self.fail("cannot read the state of %s: %s" % (self.name, exc))
+        try:
+            change = bridge.plan(self.name, current.link, current.addrs, state=p["state"],
+                                 mtu=p["mtu"], up=p["up"], addresses=ifaces,
+                                 exclusive=p["exclusive"], keep_v6_on_down=current.keep_v6_on_down)
+        except bridge.PlanError as exc:
+            self.fail(str(exc))
+        self.result.update(
+            changed=bool(change["commands"]),
+            commands=change["commands"],
+            added_addresses=change["added"],
+            removed_addresses=change["removed"],
+            bridge=change["after"],
+        )
+        if self.module._diff:
+            self.result["diff"] = dict(
+                before_header=self.name, after_header=self.name,
+                before=bridge.render_state(change["before"]),
+                after=bridge.render_state(change["after"]),
+            )
+        return change
+
+    def apply(self, ipc, change):
+        try:
+            outcome = bridge_host.apply(ipc, self.name, change)
+        except IpCommandError as exc:
+            self.fail(str(exc))
+        self.result["bridge"] = outcome.bridge
+        if outcome.batch_failed:
+            self.result["changed"] = len(outcome.failures) < len(change["commands"])
+            self.fail(outcome.error, failed_commands=outcome.failures, stderr=outcome.batch.err)
+        if outcome.error:
+            self.fail(outcome.error)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            mtu=dict(type="int"),
-            up=dict(type="bool", default=True),
-            addresses=dict(type="list", elements="str", default=[]),
-            exclusive=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    name = params["name"]
-    result = dict(changed=False, commands=[], added_addresses=[], removed_addresses=[])
-
-    ifaces, errors = validate_params(name, params["mtu"], params["addresses"])
-    if errors:
-        module.fail_json(msg="invalid parameters: " + "; ".join(errors), errors=errors, **result)
-
-    ipc = ip_command(module)
-    try:
-        link, addrs = read_state(ipc, name)
-    except IpCommandError as exc:
-        module.fail_json(msg="cannot read the state of %s: %s" % (name, exc), **result)
-
-    keep_v6 = False
-    if link is not None and link["up"] and not params["up"] and any(a["iface"].version == 6 for a in addrs):
-        keep_v6 = keeps_ipv6_on_down(name)
-    try:
-        change = plan(name, link, addrs, state=params["state"], mtu=params["mtu"],
-                      up=params["up"], addresses=ifaces, exclusive=params["exclusive"],
-                      keep_v6_on_down=keep_v6)
-    except PlanError as exc:
-        module.fail_json(msg=str(exc), **result)
-
-    commands = change["commands"]
-    result.update(
-        changed=bool(commands),
-        commands=commands,
-        added_addresses=change["added"],
-        removed_addresses=change["removed"],
-        bridge=change["after"],
-    )
-    if module._diff:
-        result["diff"] = dict(
-            before_header=name, after_header=name,
-            before=render_state(change["before"]), after=render_state(change["after"]),
-        )
-    if module.check_mode or not commands:
-        module.exit_json(**result)
-
-    try:
-        batch = ipc.batch(commands)
-    except IpCommandError as exc:
-        module.fail_json(msg=str(exc), **result)
-
-    try:
-        link, addrs = read_state(ipc, name)
-        actual = managed_state(name, link if link and link["kind"] == "bridge" else None, addrs)
-    except IpCommandError as exc:
-        actual = None
-        read_error = str(exc)
-    result["bridge"] = actual
-
-    if batch.rc != 0 or batch.errors:
-        msg, failures = describe_batch_failure(commands, batch)
-        result["changed"] = len(failures) < len(commands)
-        module.fail_json(msg=msg, failed_commands=failures, stderr=batch.err, **result)
-    if actual is None:
-        module.fail_json(msg="the changes were applied but reading %s back failed: %s"
-                         % (name, read_error), **result)
-    problems = mismatches(change["after"], actual)
-    if problems:
-        module.fail_json(msg="after the changes %s is not as planned: %s"
-                         % (name, "; ".join(problems)), **result)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = Bridge(module).run()
     module.exit_json(**result)
 
 

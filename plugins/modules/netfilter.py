@@ -44,6 +44,10 @@ description:
     the module's rules is active at a time.
   - Everything is validated before anything runs, and each bad value is named. No value
     ever reaches a shell.
+  - Holds the host-wide lock of podnet.hostgw (C(flock) on C(/run/lock/podnet-hostgw.lock))
+    from its first read of the rules until its change is applied and read back, in check mode
+    too, so two playbook runs, or a playbook run and the reconcile command, never interleave.
+    A run that waits for the lock longer than 300 seconds fails and changes nothing.
 author:
   - podnet.hostgw contributors
 extends_documentation_fragment:
@@ -53,7 +57,7 @@ attributes:
   check_mode:
     support: full
     details:
-      - Check mode reads the same state, reports the same RV(changed), RV(drift), RV(commands)
+      - Check mode reads the same state, reports the same C(changed), RV(drift), RV(commands)
         and RV(ruleset) as a real run, and has the kernel check the change without committing
         it (C(nft --check), C(iptables-restore --test)).
   diff_mode:
@@ -223,18 +227,17 @@ ruleset:
       C(# iptables -t TABLE) or C(# ip6tables -t TABLE) header.
   returned: success
   type: str
-  sample: |
-    table inet podnet_hostgw {
-    	chain forward {
-    		type filter hook forward priority 0; policy accept;
-    		ip saddr 192.168.0.0/16 accept
-    		ip daddr 192.168.0.0/16 accept
-    	}
-    	chain postrouting {
-    		type nat hook postrouting priority 100; policy accept;
-    		ip saddr 192.168.0.0/16 ip daddr != 192.168.0.0/16 masquerade
-    	}
-    }
+  sample: "table inet podnet_hostgw {\n\
+    \tchain forward {\n\
+    \t\ttype filter hook forward priority 0; policy accept;\n\
+    \t\tip saddr 192.168.0.0/16 accept\n\
+    \t\tip daddr 192.168.0.0/16 accept\n\
+    \t}\n\
+    \tchain postrouting {\n\
+    \t\ttype nat hook postrouting priority 100; policy accept;\n\
+    \t\tip saddr 192.168.0.0/16 ip daddr != 192.168.0.0/16 masquerade\n\
+    \t}\n\
+    }\n"
 drift:
   description:
     - What differed from the wanted state before the run, one line each. C(unexpected) lines
@@ -266,7 +269,7 @@ errors:
   returned: failure
   type: list
   elements: str
-  sample: ["cluster_cidrs[0]: 192.168.1.0/16 has host bits set; did you mean 192.168.0.0/16?"]
+  sample: ["cluster_cidrs[0] '192.168.1.0/16' has host bits set; did you mean 192.168.0.0/16?"]
 applied:
   description: When a command failed, the commands that did run successfully before it.
   returned: failure
@@ -274,303 +277,107 @@ applied:
   elements: dict
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.command import C_LOCALE
-from ansible_collections.podnet.hostgw.plugins.module_utils import netfilter as nf
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import (
+    ModuleRunner,
+    fail_problems,
+    host_lock,
+)
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter as nf
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter_host as host
 
-IPT_BINARIES = {
-    "auto": {4: ("iptables", "iptables-restore"), 6: ("ip6tables", "ip6tables-restore")},
-    "nft": {4: ("iptables-nft", "iptables-nft-restore"),
-            6: ("ip6tables-nft", "ip6tables-nft-restore")},
-    "legacy": {4: ("iptables-legacy", "iptables-legacy-restore"),
-               6: ("ip6tables-legacy", "ip6tables-legacy-restore")},
-}
-WAIT = ["-w", "10"]          # the xtables lock (legacy); accepted and ignored by -nft
-
-
-class CommandFailed(Exception):
-    def __init__(self, argv, rc, out, err):
-        super(CommandFailed, self).__init__(
-            "%s failed (rc=%s): %s" % (" ".join(argv), rc, (err or out).strip()))
-        self.argv, self.rc, self.stdout, self.stderr = argv, rc, out, err
+ARGUMENT_SPEC = dict(
+    cluster_cidrs=dict(type="list", elements="str"),
+    masquerade=dict(type="bool", default=True),
+    forward=dict(type="bool", default=True),
+    backend=dict(type="str", choices=list(nf.BACKENDS), default="auto"),
+    iptables_variant=dict(type="str", choices=list(nf.IPTABLES_VARIANTS), default="auto"),
+    name=dict(type="str", default=nf.DEFAULT_NAME),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
 
 
 class Netfilter(object):
-    """Runs nft / iptables for the module (argv lists, LC_ALL=C, no shell)."""
+    """Validate, then under the host-wide lock read, choose the backend, plan,
+    and check or apply and verify."""
 
-    def __init__(self, module, variant):
+    def __init__(self, module):
         self.module = module
-        self.nft = module.get_bin_path("nft")
-        self.ipt = {}
-        self.missing_ipt = {}
-        for family, names in IPT_BINARIES[variant].items():
-            paths = [module.get_bin_path(n) for n in names]
-            if all(paths):
-                self.ipt[family] = tuple(paths)
-            else:
-                self.missing_ipt[family] = [n for n, p in zip(names, paths) if not p]
+        self.params = module.params
+        self.result = dict(changed=False)
 
-    def run(self, argv, stdin=None):
-        return self.module.run_command(argv, data=stdin, binary_data=True,
-                                       environ_update=C_LOCALE)
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **dict(self.result, **extra))
 
-    def checked(self, argv, stdin=None):
-        rc, out, err = self.run(argv, stdin)
-        if rc != 0:
-            raise CommandFailed(argv, rc, out, err)
-        return out
+    def run(self):
+        config, problems = nf.validate(self.params)
+        if problems:
+            fail_problems(self.module, "invalid parameters, nothing was changed", problems,
+                          **self.result)
+        tools = host.Tools(ModuleRunner(self.module), self.params["iptables_variant"])
+        with host_lock(self.module, **self.result):
+            live = self.read(tools, config)
+            choice = self.choose(config, live)
+            change = host.plan(config, live, choice.backend)
+            self.report(tools, config, change)
+            if change.steps and self.module.check_mode:
+                self.check(tools, change)
+            elif change.steps:
+                self.apply(tools, change)
+                self.verify(tools, config, change, choice.backend)
+        return self.result
 
-    # nftables -------------------------------------------------------------
-
-    def nft_json(self, args):
-        out = self.checked([self.nft, "-j"] + args)
+    def read(self, tools, config):
         try:
-            return json.loads(out) if out.strip() else {}
-        except ValueError as exc:
-            raise CommandFailed([self.nft, "-j"] + args, 0, out,
-                                "output is not JSON (%s); nft must be built with JSON "
-                                "support" % exc)
+            return host.read(tools, config.name)
+        except host.CommandFailed as exc:
+            self.fail("cannot read the nftables table: %s" % exc)
 
-    def nft_probe(self):
-        """``(usable, error)``: nft exists and lists tables as JSON."""
-        if not self.nft:
-            return False, "the nft command was not found (install the nftables package)"
+    def choose(self, config, live):
         try:
-            self.tables = nf.nft_tables(self.nft_json(["list", "tables"]))
-        except CommandFailed as exc:
-            return False, str(exc)
-        return True, None
+            choice = host.choose_backend(config, live, self.params["backend"])
+        except host.BackendError as exc:
+            self.fail(str(exc))
+        if choice.warning:
+            self.module.warn(choice.warning)
+        self.result.update(backend=choice.backend, backend_reason=choice.reason)
+        return choice
 
-    def nft_read(self, name):
-        if (nf.NFT_FAMILY, nf.nft_table(name)) not in self.tables:
-            return None
-        data = self.nft_json(["list", "table", nf.NFT_FAMILY, nf.nft_table(name)])
-        return nf.nft_live_text(data, nf.nft_table(name))
+    def report(self, tools, config, change):
+        self.result.update(changed=bool(change.steps), commands=host.commands(tools, change),
+                           ruleset=change.after, drift=change.drift)
+        if self.module._diff:
+            header = "nftables table inet %s, iptables chains %s" % (
+                config.name, ", ".join(nf.ipt_chain(config.name, t) for t, _b, _s in nf.IPT_TABLES))
+            self.result["diff"] = dict(before=change.before, after=change.after,
+                                       before_header=header, after_header=header)
 
-    def nft_reread(self, name):
-        self.nft_probe()
-        return self.nft_read(name)
+    def check(self, tools, change):
+        problem = host.check(tools, change)
+        if problem:
+            self.fail(problem)
 
-    def nft_apply_argv(self, check=False):
-        return [self.nft] + (["--check"] if check else []) + ["-f", "-"]
+    def apply(self, tools, change):
+        applied, failure = host.apply(tools, change)
+        if failure:
+            self.result.update(applied=applied, rc=failure.rc, stderr=failure.stderr,
+                               changed=bool(applied))
+            self.fail(failure.message)
 
-    # iptables -------------------------------------------------------------
-
-    def ipt_read(self, family):
-        """``{table: IptListing}`` of one family."""
-        listing, restore = self.ipt[family]
-        out = {}
-        for table, _builtin, _suffix in nf.IPT_TABLES:
-            text = self.checked([listing] + WAIT + ["-t", table, "-S"])
-            out[table] = nf.parse_ipt_listing(text)
-        return out
-
-    def ipt_apply_argv(self, family, check=False):
-        return ([self.ipt[family][1]] + WAIT + ["--noflush"]
-                + (["--test"] if check else []))
-
-
-def ipt_section_header(family, table):
-    return "# %s -t %s" % (nf.IPT_CMD[family], table)
-
-
-def text_of(nft_text, ipt_lines):
-    """The ruleset text: nft table, then iptables sections with content."""
-    parts = [nft_text] if nft_text else []
-    for (family, table), lines in sorted(ipt_lines.items()):
-        if lines:
-            parts.append("\n".join([ipt_section_header(family, table)] + lines) + "\n")
-    return "".join(parts)
-
-
-def fail_list(module, what, errors, **extra):
-    module.fail_json(msg="%s (%d):\n  %s" % (what, len(errors), "\n  ".join(errors)),
-                     errors=errors, **extra)
+    def verify(self, tools, config, change, backend):
+        # What the tools list now must be what was wanted, or the next run
+        # would report a change again.
+        problems = host.verify(tools, config, change, backend)
+        if problems:
+            self.module.warn("the rules were applied, but reading them back does not give the "
+                             "wanted state, so the next run will report a change again (please "
+                             "report this with the nft/iptables version): %s" % "; ".join(problems))
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            cluster_cidrs=dict(type="list", elements="str"),
-            masquerade=dict(type="bool", default=True),
-            forward=dict(type="bool", default=True),
-            backend=dict(type="str", choices=list(nf.BACKENDS), default="auto"),
-            iptables_variant=dict(type="str", choices=list(nf.IPTABLES_VARIANTS),
-                                  default="auto"),
-            name=dict(type="str", default=nf.DEFAULT_NAME),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    result = dict(changed=False)
-
-    # 1. validate everything before anything runs
-    config, errors = nf.validate(p)
-    if errors:
-        fail_list(module, "invalid parameters, nothing was changed", errors, **result)
-    name = config.name
-
-    # 2. read what is there
-    tools = Netfilter(module, p["iptables_variant"])
-    nft_ok, nft_error = tools.nft_probe()
-    try:
-        nft_live = tools.nft_read(name) if nft_ok else None
-    except CommandFailed as exc:
-        module.fail_json(msg="cannot read the nftables table: %s" % exc, **result)
-
-    ipt_live = {}               # family -> {table: IptListing}
-    ipt_errors = {}
-    for family in nf.FAMILIES:
-        if family not in tools.ipt:
-            ipt_errors[family] = ("%s not found (install the iptables package)"
-                                  % " and ".join(tools.missing_ipt[family]))
-            continue
-        try:
-            ipt_live[family] = tools.ipt_read(family)
-        except CommandFailed as exc:
-            ipt_errors[family] = str(exc)
-
-    # 3. choose the backend
-    backend = None
-    if config.present:
-        needed = config.families()
-        ipt_ready = all(f in ipt_live for f in needed)
-        ipt_problem = "; ".join(ipt_errors[f] for f in needed if f in ipt_errors)
-        forward_drop = [f for f in needed if f in ipt_live
-                        and ipt_live[f]["filter"].policies.get("FORWARD") == "DROP"]
-        drop_text = " and ".join("%s FORWARD" % nf.IPT_CMD[f] for f in forward_drop)
-        if p["backend"] == "nftables":
-            if not nft_ok:
-                module.fail_json(msg="backend=nftables: %s" % nft_error, **result)
-            backend, reason = "nftables", "backend=nftables"
-            if config.forward and forward_drop:
-                module.warn(
-                    "the %s chain has policy DROP (a Docker-style host): the accept rules in "
-                    "table inet %s cannot override it, so forwarded pod traffic is dropped "
-                    "there; use backend=iptables or backend=auto" % (drop_text, name))
-        elif p["backend"] == "iptables":
-            if not ipt_ready:
-                module.fail_json(msg="backend=iptables: %s" % ipt_problem, **result)
-            backend, reason = "iptables", "backend=iptables"
-        elif config.forward and forward_drop and ipt_ready:
-            backend = "iptables"
-            reason = ("auto: the %s policy is DROP; an nftables accept cannot override it, "
-                      "the jump at the top of that chain can" % drop_text)
-        elif nft_ok:
-            backend, reason = "nftables", "auto: nft works"
-        elif ipt_ready:
-            backend, reason = "iptables", "auto: nftables is not usable (%s)" % nft_error
-        else:
-            module.fail_json(msg="no usable backend: nftables: %s; iptables: %s (install the "
-                                 "nftables or the iptables package)" % (nft_error, ipt_problem),
-                             **result)
-    else:
-        reason = "state=absent: removed from every backend whose tools are installed"
-    result.update(backend=backend, backend_reason=reason)
-
-    # 4. plan: wanted state per backend, the chosen one first
-    steps = []                  # (kind, family or None, argv, stdin)
-    nft_wanted = nf.nft_wanted_text(config) if backend == "nftables" else None
-    nft_after = nft_live
-    if nft_ok and nft_live != nft_wanted:
-        steps.append(("nftables", None, nf.nft_script(nf.nft_table(name), nft_wanted)))
-        nft_after = nft_wanted
-    before_ipt, after_ipt = {}, {}
-    for family in sorted(ipt_live):
-        sections = []
-        for table, _b, _s in nf.IPT_TABLES:
-            own = nf.ipt_own(ipt_live[family][table], nf.ipt_chain(name, table))
-            wanted = nf.ipt_wanted_rules(config, family, table) if backend == "iptables" \
-                else None
-            lines = nf.ipt_plan_table(config, table, own, wanted)
-            before_ipt[(family, table)] = own.lines()
-            if not lines:
-                after_ipt[(family, table)] = own.lines()
-            elif wanted is None:
-                after_ipt[(family, table)] = []
-            else:
-                after_ipt[(family, table)] = nf.ipt_wanted_lines(config, family, table)
-            sections.append((table, lines))
-        stdin = nf.restore_input(sections)
-        if stdin:
-            steps.append(("iptables", family, stdin))
-    if backend == "iptables":
-        steps.sort(key=lambda s: s[0] != "iptables")
-    commands = []
-    for kind, family, stdin in steps:
-        argv = tools.nft_apply_argv() if kind == "nftables" else tools.ipt_apply_argv(family)
-        commands.append(dict(argv=argv, stdin=stdin))
-
-    before = text_of(nft_live, before_ipt)
-    after = text_of(nft_after, after_ipt)
-    drift = []
-    if commands:
-        drift = nf.nft_drift(name, nft_live, nft_after)
-        for key in sorted(before_ipt):
-            drift.extend(nf.ipt_drift(ipt_section_header(*key)[2:], before_ipt[key],
-                                      after_ipt[key]))
-    result.update(changed=bool(commands), commands=commands, ruleset=after, drift=drift)
-    if module._diff:
-        header = "nftables table inet %s, iptables chains %s" % (
-            name, ", ".join(nf.ipt_chain(name, t) for t, _b, _s in nf.IPT_TABLES))
-        result["diff"] = dict(before=before, after=after,
-                              before_header=header, after_header=header)
-
-    if not commands:
-        module.exit_json(**result)
-
-    # 5. check mode: let the kernel check the change without committing it
-    if module.check_mode:
-        for (kind, family, stdin), cmd in zip(steps, commands):
-            argv = tools.nft_apply_argv(check=True) if kind == "nftables" \
-                else tools.ipt_apply_argv(family, check=True)
-            rc, out, err = tools.run(argv, stdin)
-            if rc != 0:
-                module.fail_json(msg="the change would fail: %s rejects it: %s"
-                                     % (" ".join(argv), (err or out).strip()), **result)
-        module.exit_json(**result)
-
-    # 6. apply, chosen backend first (no moment without rules), then clean-up
-    applied = []
-    for cmd in commands:
-        rc, out, err = tools.run(cmd["argv"], cmd["stdin"])
-        if rc != 0:
-            result.update(applied=applied, rc=rc, stderr=err, changed=bool(applied))
-            module.fail_json(msg="%s failed: %s%s" % (
-                " ".join(cmd["argv"]), (err or out).strip(),
-                "" if not applied else " (the commands before it were applied; run again "
-                "after fixing the cause)"), **result)
-        applied.append(cmd)
-
-    # 7. verify: what the tools list now must be what was wanted, or the next
-    # run would report a change again
-    problems = []
-    try:
-        if any(kind == "nftables" for kind, _f, _s in steps):
-            now = tools.nft_reread(name)
-            if now != nft_wanted:
-                problems.append("nftables lists\n%s\ninstead of\n%s" % (now, nft_wanted))
-        for kind, family, _s in steps:
-            if kind != "iptables":
-                continue
-            now = tools.ipt_read(family)
-            for table, _b, _s2 in nf.IPT_TABLES:
-                own = nf.ipt_own(now[table], nf.ipt_chain(name, table))
-                wanted = nf.ipt_wanted_rules(config, family, table) if backend == "iptables" \
-                    else None
-                if nf.ipt_plan_table(config, table, own, wanted):
-                    problems.append("%s -t %s lists %s" % (nf.IPT_CMD[family], table,
-                                                           own.lines()))
-    except CommandFailed as exc:
-        problems.append(str(exc))
-    if problems:
-        module.warn("the rules were applied, but reading them back does not give the wanted "
-                    "state, so the next run will report a change again (please report this "
-                    "with the nft/iptables version): %s" % "; ".join(problems))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = Netfilter(module).run()
     module.exit_json(**result)
 
 

@@ -18,8 +18,22 @@ description:
   - Unlike a line-by-line edit of C(/etc/sysctl.conf), the persisted file holds
     exactly O(values), so a parameter dropped from O(values) is dropped from the
     file too.
-  - The file also remembers, as comments, the value each parameter had before
-    the module first changed it, so O(state=absent) can put it back.
+  - The file also records, as C(# previous:) comments, the value each parameter
+    had before the module first changed it, so O(state=absent) can put it back.
+    That record is written before any running value changes, and a recorded
+    value is never overwritten, also when a parameter leaves O(values). If the
+    file cannot be written, no running value is changed.
+  - The module only ever writes or removes a file it created - one whose first
+    lines carry the marker C(# Managed by podnet.hostgw). If O(path) exists
+    without it (for example V(/etc/sysctl.conf)), or is not a regular file, the
+    module fails with a message that names the path, and changes nothing - not
+    the file and not the running values, with O(state=present) and
+    O(state=absent) alike.
+  - Holds the host-wide lock of podnet.hostgw (C(flock) on
+    C(/run/lock/podnet-hostgw.lock)) from its first read of the file and the
+    running values until its change is written, in check mode too, so
+    concurrent runs never record a value another run has just set. A run that
+    waits for the lock longer than 300 seconds fails and changes nothing.
   - Only depends on the kernel's C(/proc/sys); no C(sysctl) binary is needed.
 author: podnet.hostgw developers
 attributes:
@@ -30,19 +44,21 @@ attributes:
     support: full
     description: Shows the running values and the persisted file before and after.
   platform:
+    support: full
     platforms: linux
     description: Needs Linux's C(/proc/sys).
 options:
   values:
     description:
       - Parameters and their values, for example C(net.ipv4.ip_forward=1).
-      - Keys use dots; values are compared as the kernel prints them, with runs
-        of white space folded.
+      - Keys use dots and must exist on the target's kernel; values are compared
+        as the kernel prints them, with runs of white space folded.
     type: dict
     default: {}
   path:
     description:
-      - The file the values are persisted to. The module owns the whole file.
+      - The file the values are persisted to, an absolute path. The module owns the
+        whole file, and only a file it created (see the description).
     type: path
     required: true
   state:
@@ -88,144 +104,150 @@ file_changed:
   description: Whether O(path) was (or would be) written or removed.
   returned: always
   type: bool
+errors:
+  description: Every problem found in the parameters, each naming the offending value.
+  returned: when the parameters are invalid
+  type: list
+  elements: str
+  sample: ["values key 'net.ipv4.no_such_knob' does not exist on this kernel (no /proc/sys/net/ipv4/no_such_knob)"]
 """
 
 import os
-import re
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-HEADER = "# Managed by podnet.hostgw (Ansible). Local edits are overwritten.\n"
-KEY_RE = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9_.\-]*$")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import (
+    fail_problems,
+    host_lock,
+)
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names, sysctl
+
+ARGUMENT_SPEC = dict(
+    values=dict(type="dict", default={}),
+    path=dict(type="path", required=True),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    apply=dict(type="bool", default=True),
+    restore=dict(type="bool", default=True),
+)
 
 
-def normalise(value):
-    return " ".join(str(value).split())
+class Sysctl(object):
+    """Validate, then under the host-wide lock read the file and the running
+    values, write the file (with the earlier values) and then the running
+    values, or restore and remove."""
 
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.path = module.params["path"]
+        self.result = dict(changed=False, applied={}, file_changed=False)
 
-def proc_path(key):
-    return os.path.join("/proc/sys", key.replace(".", "/"))
+    def fail(self, msg, **extra):
+        self.module.fail_json(msg=msg, **dict(self.result, **extra))
 
+    def run(self):
+        # Which parameters this kernel has is part of the input's validity,
+        # not state the collection changes: checked with the rest, unlocked.
+        problems = sysctl.validate(self.params["values"])
+        bad_path = names.abs_path_problem(self.path)
+        if bad_path:
+            problems.insert(0, names.problem("path", self.path, bad_path))
+        if problems:
+            fail_problems(self.module, "invalid parameters, nothing was changed", problems,
+                          **self.result)
+        with host_lock(self.module, **self.result):
+            current_file = self.read_file()
+            if self.params["state"] == "absent":
+                self.remove(current_file)
+            else:
+                self.persist(current_file)
+        return self.result
 
-def read_running(key):
-    with open(proc_path(key)) as fh:
-        return normalise(fh.read())
-
-
-PREVIOUS = "# previous: "
-
-
-def render(values, previous):
-    return (HEADER
-            + "".join("%s%s = %s\n" % (PREVIOUS, k, previous[k]) for k in sorted(previous))
-            + "".join("%s = %s\n" % (k, values[k]) for k in sorted(values)))
-
-
-def parse_previous(text):
-    """The values remembered in a file this module wrote."""
-    previous = {}
-    for line in text.splitlines():
-        if line.startswith(PREVIOUS) and "=" in line:
-            key, value = line[len(PREVIOUS):].split("=", 1)
-            previous[key.strip()] = normalise(value)
-    return previous
-
-
-def write_running(module, changes):
-    for key in sorted(changes):
+    def read_file(self):
         try:
-            with open(proc_path(key), "w") as fh:
-                fh.write(changes[key] + "\n")
+            return sysctl.read_owned(self.path)
+        except sysctl.NotOurs as exc:
+            self.fail(str(exc))
         except (IOError, OSError) as exc:
-            module.fail_json(msg="cannot set %s to %s: %s" % (key, changes[key], exc),
-                             applied=dict((k, changes[k]) for k in sorted(changes) if k < key))
+            self.fail("cannot read %s: %s" % (self.path, exc))
+
+    def persist(self, current_file):
+        values = dict((k, sysctl.normalise(v)) for k, v in self.params["values"].items())
+        running = dict((k, sysctl.read_running(k)) for k in values)
+        applied = {}
+        if self.params["apply"]:
+            applied = dict((k, v) for k, v in values.items() if running[k] != v)
+        previous = sysctl.record_previous(sysctl.parse_previous(current_file), running)
+        wanted_file = sysctl.render(values, previous)
+        file_changed = current_file != wanted_file
+        after = dict(running, **applied)
+        self.result.update(changed=bool(applied) or file_changed, applied=applied,
+                           file_changed=file_changed)
+        if self.module._diff:
+            self.result["diff"] = [
+                dict(before_header="running values", after_header="running values",
+                     before=render_values(running), after=render_values(after)),
+                dict(before_header=self.path, after_header=self.path,
+                     before=current_file or "", after=wanted_file),
+            ]
+        if self.module.check_mode:
+            return
+        # The earlier values are on disk before any running value changes.
+        if file_changed:
+            self.write_file(wanted_file)
+        self.write_running(applied)
+
+    def remove(self, current_file):
+        restore = {}
+        if self.params["restore"] and current_file is not None:
+            restore = sysctl.restorable(sysctl.parse_previous(current_file))
+        had_file = current_file is not None
+        self.result.update(changed=had_file or bool(restore), applied=restore,
+                           file_changed=had_file)
+        if self.module._diff:
+            self.result["diff"] = dict(before=current_file or "", after="",
+                                       before_header=self.path, after_header=self.path)
+        if self.module.check_mode:
+            return
+        # Restored first: the record goes only once it was used.
+        self.write_running(restore)
+        if had_file:
+            os.unlink(self.path)
+
+    def write_file(self, text):
+        directory = os.path.dirname(self.path)
+        tmp = None
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".podnet-hostgw-")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644)
+        except (IOError, OSError) as exc:
+            if tmp and os.path.exists(tmp):
+                os.unlink(tmp)
+            self.result.update(changed=False, applied={}, file_changed=False)
+            self.fail("cannot write %s, so no running value was changed: %s" % (self.path, exc))
+        self.module.atomic_move(tmp, self.path)
+
+    def write_running(self, changes):
+        try:
+            sysctl.write_running(changes)
+        except sysctl.WriteFailed as exc:
+            self.result["applied"] = exc.done
+            self.fail(str(exc))
 
 
-def validate(module, values):
-    bad = []
-    for key, value in values.items():
-        if not KEY_RE.match(key) or ".." in key:
-            bad.append("key %r is not a sysctl name" % key)
-        elif CONTROL.search(str(value)):
-            bad.append("value of %s contains a control character: %r" % (key, value))
-        elif isinstance(value, bool):
-            bad.append("value of %s is a boolean (%r); write 0 or 1" % (key, value))
-        elif not os.path.exists(proc_path(key)):
-            bad.append("%s does not exist on this kernel (%s)" % (key, proc_path(key)))
-    if bad:
-        module.fail_json(msg="invalid sysctl values: " + "; ".join(bad))
+def render_values(values):
+    return "".join("%s = %s\n" % (k, values[k]) for k in sorted(values))
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            values=dict(type="dict", default={}),
-            path=dict(type="path", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            apply=dict(type="bool", default=True),
-            restore=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
-    state = module.params["state"]
-    values = dict((k, normalise(v)) for k, v in module.params["values"].items())
-
-    current_file = ""
-    if os.path.exists(path):
-        with open(path) as fh:
-            current_file = fh.read()
-
-    if state == "absent":
-        restore = {}
-        if module.params["restore"]:
-            for key, value in parse_previous(current_file).items():
-                if KEY_RE.match(key) and ".." not in key and os.path.exists(proc_path(key)) \
-                        and read_running(key) != value:
-                    restore[key] = value
-        had_file = os.path.exists(path)
-        if not module.check_mode:
-            write_running(module, restore)
-            if had_file:
-                os.unlink(path)
-        module.exit_json(changed=had_file or bool(restore), applied=restore, file_changed=had_file,
-                         diff=dict(before=current_file, after="",
-                                   before_header=path, after_header=path))
-
-    validate(module, values)
-    running = dict((k, read_running(k)) for k in values)
-    applied = dict((k, v) for k, v in values.items() if running[k] != v) if module.params["apply"] else {}
-    remembered = parse_previous(current_file)
-    previous = dict((k, remembered.get(k, running[k])) for k in values)
-    wanted_file = render(values, previous)
-    file_changed = current_file != wanted_file
-
-    if not module.check_mode:
-        write_running(module, applied)
-        if file_changed:
-            directory = os.path.dirname(path)
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            tmp = path + ".podnet-tmp"
-            with open(tmp, "w") as fh:
-                fh.write(wanted_file)
-            os.chmod(tmp, 0o644)
-            module.atomic_move(tmp, path)
-
-    before = "".join("%s = %s\n" % (k, running[k]) for k in sorted(running))
-    after_values = dict(running, **applied)
-    after = "".join("%s = %s\n" % (k, after_values[k]) for k in sorted(after_values))
-    module.exit_json(
-        changed=bool(applied) or file_changed,
-        applied=applied,
-        file_changed=file_changed,
-        diff=[
-            dict(before_header="running values", after_header="running values",
-                 before=before, after=after),
-            dict(before_header=path, after_header=path, before=current_file, after=wanted_file),
-        ],
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = Sysctl(module).run()
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ def ns_json(ns, args):
 class Netns:
     def __init__(self, name):
         self.name = name
+        # The host-wide lock of the modules run here: never the machine's /run/lock.
+        self.lock_path = os.path.join("/tmp", "%s.lock" % name)
 
     def run(self, argv, data=None, check=True):
         return ns_run(self.name, argv, data=data, check=check)
@@ -66,7 +68,7 @@ class Netns:
         with open(path, "w") as fh:
             json.dump({"ANSIBLE_MODULE_ARGS": args}, fh)
         try:
-            env = dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL="C")
+            env = dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL="C", PODNET_HOSTGW_LOCK=self.lock_path)
             proc = subprocess.run(
                 ["ip", "netns", "exec", self.name, sys.executable, "-m",
                  "ansible_collections.podnet.hostgw.plugins.modules.%s" % name, path],
@@ -102,3 +104,5 @@ def netns():
     finally:
         for name in made:
             subprocess.run(["ip", "netns", "del", name], check=False)
+            if os.path.exists(Netns(name).lock_path):
+                os.unlink(Netns(name).lock_path)

@@ -443,7 +443,7 @@ BAD_INPUTS = [
     (dict(addresses=["192.168.0.0/24"]), ["'192.168.0.0/24' is the network address of 192.168.0.0/24"]),
     (dict(addresses=["192.168.0.255/24"]), ["'192.168.0.255/24' is the broadcast address"]),
     (dict(addresses=["192.168.0.1/24", "192.168.0.1/24"]), ["'192.168.0.1/24' is listed twice"]),
-    (dict(addresses=["192.168.0.1/24", "192.168.0.1/16"]), ["name the same IP 192.168.0.1"]),
+    (dict(addresses=["192.168.0.1/24", "192.168.0.1/16"]), ["names the same IP 192.168.0.1"]),
     (dict(addresses=["fe80::1/64"]), ["'fe80::1/64' is IPv6 link-local"]),
     (dict(addresses=["192.168.0.1/33"]), ["'192.168.0.1/33' is not a valid"]),
     (dict(addresses=["fd00::1/64"], mtu=1200), ["mtu 1200 is below IPv6's minimum"]),
@@ -457,7 +457,7 @@ def test_bad_inputs_give_a_clear_error_and_change_nothing(netns, params, fragmen
     before = snapshot(netns)
     result = run(netns, **dict(params, exclusive=True))
     assert result["failed"] is True
-    assert result["msg"].startswith("invalid parameters: ")
+    assert result["msg"].startswith("invalid parameters, nothing was changed (")
     for fragment in fragments:
         assert fragment in result["msg"]
     assert result["changed"] is False

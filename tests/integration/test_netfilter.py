@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import REPO  # noqa: I100 (puts the collection on sys.path)
 from tests.integration.conftest import ns_run
-from ansible_collections.podnet.hostgw.plugins.module_utils import netfilter as nf
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter as nf
 import udp_probe  # lab/udp_probe.py (tests/conftest.py puts lab/ on sys.path)
 
 pytestmark = pytest.mark.integration
@@ -502,11 +502,11 @@ def test_bad_input_fails_and_changes_nothing(netns, backend, variant):
     assert res["failed"] is True
     assert res["errors"] == [
         "name 'Bad-Name' must be lower-case letters, digits and '_', starting with a letter",
-        "cluster_cidrs[0]: 192.168.1.0/16 has host bits set; did you mean 192.168.0.0/16?",
-        "cluster_cidrs[1]: 'nonsense' is not an IPv4 or IPv6 network",
-        "cluster_cidrs[2]: '10.0.0.1' has no prefix length; write the network as "
+        "cluster_cidrs[0] '192.168.1.0/16' has host bits set; did you mean 192.168.0.0/16?",
+        "cluster_cidrs[1] 'nonsense' is not an IPv4 or IPv6 network",
+        "cluster_cidrs[2] '10.0.0.1' has no prefix length; write the network as "
         "ADDRESS/LENGTH",
-        "cluster_cidrs[4]: fd00:1::/64 is inside cluster_cidrs[3] fd00::/8",
+        "cluster_cidrs[4] 'fd00:1::/64' is inside cluster_cidrs[3] fd00::/8",
     ]
     assert "nothing was changed" in res["msg"]
     assert snapshot(netns, variant) == before

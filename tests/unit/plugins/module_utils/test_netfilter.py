@@ -1,4 +1,4 @@
-"""Unit tests for plugins/module_utils/netfilter.py, driven by real nft and
+"""Unit tests for plugins/module_utils/_hostgw/netfilter.py, driven by real nft and
 iptables listings captured in namespaces on this machine
 (tests/fixtures/nft_*.json, iptables_*.json, ip6tables_*.json; each with
 the commands that made it, replayed by tests/integration/test_netfilter.py)."""
@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.hostgw.plugins.module_utils import netfilter as nf
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter as nf
 from tests.conftest import REPO
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -62,25 +62,30 @@ def test_every_bad_cidr_is_named():
     assert errors_of(cluster_cidrs=[
         "192.168.1.0/16", "bogus", "10.1.2.3", "0.0.0.0/0", "127.0.0.0/8", "224.0.0.0/4",
         "fe80::/64", "10.0.0.0/8", "10.5.0.0/16", "10.0.0.0/8", 42, "::/0"]) == [
-        "cluster_cidrs[0]: 192.168.1.0/16 has host bits set; did you mean 192.168.0.0/16?",
-        "cluster_cidrs[1]: 'bogus' is not an IPv4 or IPv6 network",
-        "cluster_cidrs[2]: '10.1.2.3' has no prefix length; write the network as "
+        "cluster_cidrs[0] '192.168.1.0/16' has host bits set; did you mean 192.168.0.0/16?",
+        "cluster_cidrs[1] 'bogus' is not an IPv4 or IPv6 network",
+        "cluster_cidrs[2] '10.1.2.3' has no prefix length; write the network as "
         "ADDRESS/LENGTH",
-        "cluster_cidrs[3]: 0.0.0.0/0 is every address; a cluster CIDR must be the pod "
+        "cluster_cidrs[3] '0.0.0.0/0' is every address; a cluster CIDR must be the pod "
         "network only",
-        "cluster_cidrs[4]: 127.0.0.0/8 is a loopback network, not a pod network",
-        "cluster_cidrs[5]: 224.0.0.0/4 is a multicast network, not a pod network",
-        "cluster_cidrs[6]: fe80::/64 is a link-local network, not a pod network",
-        "cluster_cidrs[10]: 42 is not a string",
-        "cluster_cidrs[11]: ::/0 is every address; a cluster CIDR must be the pod network only",
-        "cluster_cidrs[8]: 10.5.0.0/16 is inside cluster_cidrs[7] 10.0.0.0/8",
-        "cluster_cidrs[9]: 10.0.0.0/8 is listed twice (also cluster_cidrs[7])",
+        "cluster_cidrs[4] '127.0.0.0/8' is a loopback network, not a pod network",
+        "cluster_cidrs[5] '224.0.0.0/4' is a multicast network, not a pod network",
+        "cluster_cidrs[6] 'fe80::/64' is a link-local network, not a pod network",
+        "cluster_cidrs[10] 42 is not a string (a prefix such as 192.168.1.0/24)",
+        "cluster_cidrs[11] '::/0' is every address; a cluster CIDR must be the pod network only",
+        "cluster_cidrs[8] '10.5.0.0/16' is inside cluster_cidrs[7] 10.0.0.0/8",
+        "cluster_cidrs[9] '10.0.0.0/8' is listed twice (also cluster_cidrs[7])",
     ]
+
+
+def test_cidr_with_a_line_break_is_quoted_escaped():
+    assert errors_of(cluster_cidrs=["192.168.0.0/16\n"]) == [
+        "cluster_cidrs[0] '192.168.0.0/16\\n' is not an IPv4 or IPv6 network"]
 
 
 def test_overlap_is_named_whichever_comes_first():
     assert errors_of(cluster_cidrs=["fd00:1:0:2::/64", "fd00:1::/48"]) == [
-        "cluster_cidrs[1]: fd00:1::/48 contains cluster_cidrs[0] fd00:1:0:2::/64"]
+        "cluster_cidrs[1] 'fd00:1::/48' contains cluster_cidrs[0] fd00:1:0:2::/64"]
     # the same addresses in two families are not an overlap
     cfg(["10.0.0.0/8", "::ffff:10.0.0.0/104"])
 
@@ -96,7 +101,7 @@ def test_present_needs_cidrs_and_something_to_do():
     config, errors = nf.validate(dict(name=NAME, state="absent", cluster_cidrs=None))
     assert errors == [] and not config.present
     assert nf.validate(dict(name=NAME, state="absent", cluster_cidrs=["x"]))[1] == [
-        "cluster_cidrs[0]: 'x' is not an IPv4 or IPv6 network"]
+        "cluster_cidrs[0] 'x' is not an IPv4 or IPv6 network"]
 
 
 @pytest.mark.parametrize("name,message", [

@@ -14,6 +14,16 @@ from unittest import mock
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.lock import LOCK_PATH_ENV
+
+
+@pytest.fixture(autouse=True)
+def host_lock_path(tmp_path, monkeypatch):
+    """The modules take the host-wide lock: keep it off the machine's /run/lock."""
+    path = str(tmp_path / "podnet-hostgw.lock")
+    monkeypatch.setenv(LOCK_PATH_ENV, path)
+    return path
+
 
 class ModuleResult(collections.namedtuple("ModuleResult", "result failed")):
     """``(result, failed)``: the keyword arguments of ``exit_json`` or

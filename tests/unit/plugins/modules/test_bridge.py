@@ -8,15 +8,12 @@
 from the captured fixtures and records what ``ip -force -batch -`` gets.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 
 import pytest
 
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge_host
 from ansible_collections.podnet.hostgw.plugins.modules import bridge
 from tests.unit.plugins.modules.conftest import run_module
 
@@ -198,7 +195,7 @@ def test_invalid_input_fails_before_any_ip_call(run, params, fragments):
     fake = FakeIp(dict([cni0_dual()]))
     result = run(fake, params)
     assert result["failed"] is True
-    assert result["msg"].startswith("invalid parameters: ")
+    assert result["msg"].startswith("invalid parameters, nothing was changed (")
     for fragment in fragments:
         assert fragment in result["msg"]
     assert fake.calls == []
@@ -263,7 +260,7 @@ def test_going_down_reads_keep_addr_on_down(run, monkeypatch, keep, commands, re
         seen.append(name)
         return keep
 
-    monkeypatch.setattr(bridge, "keeps_ipv6_on_down", fake_keep)
+    monkeypatch.setattr(bridge_host, "keeps_ipv6_on_down", fake_keep)
     result = run(FakeIp(dict([cni0_dual()])), {"name": "cni0", "up": False}, check_mode=True)
     assert seen == ["cni0"]
     assert result["commands"] == commands
@@ -272,7 +269,7 @@ def test_going_down_reads_keep_addr_on_down(run, monkeypatch, keep, commands, re
 
 
 def test_keep_addr_on_down_not_read_when_staying_up(run, monkeypatch):
-    monkeypatch.setattr(bridge, "keeps_ipv6_on_down", lambda name: pytest.fail("read"))
+    monkeypatch.setattr(bridge_host, "keeps_ipv6_on_down", lambda name: pytest.fail("read"))
     result = run(FakeIp(dict([cni0_dual()])), {"name": "cni0"}, check_mode=True)
     assert result["changed"] is False
 
@@ -293,15 +290,15 @@ def test_keeps_ipv6_on_down_reads_the_sysctls(monkeypatch, tmp_path):
         return real_open(path, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", fake_open)
-    assert bridge.keeps_ipv6_on_down("cni0") is True
+    assert bridge_host.keeps_ipv6_on_down("cni0") is True
     values["cni0"] = "0\n"
-    assert bridge.keeps_ipv6_on_down("cni0") is False
+    assert bridge_host.keeps_ipv6_on_down("cni0") is False
     values["all"] = "-1\n"      # a non-zero "all" wins, and -1 means flush
     values["cni0"] = "1\n"
-    assert bridge.keeps_ipv6_on_down("cni0") is False
+    assert bridge_host.keeps_ipv6_on_down("cni0") is False
     values["all"] = "1\n"
     values["cni0"] = "0\n"
-    assert bridge.keeps_ipv6_on_down("cni0") is True
+    assert bridge_host.keeps_ipv6_on_down("cni0") is True
     del values["cni0"]
     del values["all"]
-    assert bridge.keeps_ipv6_on_down("cni0") is False
+    assert bridge_host.keeps_ipv6_on_down("cni0") is False

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from ansible_collections.podnet.hostgw.plugins.modules import netfilter
-from ansible_collections.podnet.hostgw.plugins.module_utils import netfilter as nf
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter as nf
 from tests.conftest import REPO
 from tests.unit.plugins.modules.conftest import run_module
 
@@ -116,8 +116,8 @@ def test_bad_input_runs_nothing():
     assert res.result["errors"] == [
         "name 'nat' is the name of a standard table; pick a name of the collection's own "
         "such as podnet_hostgw",
-        "cluster_cidrs[0]: 192.168.1.0/16 has host bits set; did you mean 192.168.0.0/16?",
-        "cluster_cidrs[1]: 'x' is not an IPv4 or IPv6 network",
+        "cluster_cidrs[0] '192.168.1.0/16' has host bits set; did you mean 192.168.0.0/16?",
+        "cluster_cidrs[1] 'x' is not an IPv4 or IPv6 network",
     ]
     assert res.result["msg"].startswith("invalid parameters, nothing was changed (3):")
     assert host.calls == []

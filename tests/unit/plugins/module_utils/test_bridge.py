@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests of the pure bridge logic, driven by real ``ip -json`` output.
+"""Unit tests of the bridge logic in the engine (_hostgw/bridge.py, and the
+error translation of _hostgw/bridge_host.py), driven by real ``ip -json`` output.
 
 The fixtures in tests/fixtures/ip_link_*.json and ip_addr_*.json were captured
 from Linux 6.18 / iproute2 6.1 inside a throwaway namespace:
@@ -21,19 +22,16 @@ from Linux 6.18 / iproute2 6.1 inside a throwaway namespace:
 * ip_link_lo: loopback, no linkinfo at all.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ipaddress
 import json
 import os
 
 import pytest
 
-from ansible_collections.podnet.hostgw.plugins.module_utils import links
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge_host
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.bridge import PlanError
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import BatchResult, parse_batch_errors
-from ansible_collections.podnet.hostgw.plugins.module_utils.links import PlanError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures")
 
@@ -56,11 +54,11 @@ def fixture(name):
 
 
 def link_of(name):
-    return links.parse_link(fixture("ip_link_%s.json" % name))
+    return bridge.parse_link(fixture("ip_link_%s.json" % name))
 
 
 def addrs_of(name):
-    return links.parse_addr_info(fixture("ip_addr_%s.json" % name))
+    return bridge.parse_addr_info(fixture("ip_addr_%s.json" % name))
 
 
 def ifaces(*values):
@@ -68,16 +66,17 @@ def ifaces(*values):
 
 
 # --------------------------------------------------------------------------
-# interface names
+# the name: the one interface-name rule (names.ifname_problem, tested in
+# test_names.py), applied with the one sentence shape
 
 
 @pytest.mark.parametrize("name", ["cni0", "a", "br-pods_1.100", "x" * 15, "@weird+name"])
 def test_valid_ifnames(name):
-    assert links.validate_ifname(name) == name
+    assert bridge.validate_params(name)[1] == []
 
 
 @pytest.mark.parametrize("name, fragment", [
-    ("", "must not be empty"),
+    ("", "is empty"),
     ("x" * 16, "at most 15"),
     ("\u00e9" * 8, "16 bytes long"),
     (".", "reserved"),
@@ -95,39 +94,35 @@ def test_valid_ifnames(name):
     ("br\\1", "backslash"),
 ])
 def test_invalid_ifnames_name_the_value(name, fragment):
-    with pytest.raises(ValueError) as err:
-        links.validate_ifname(name)
-    assert fragment in str(err.value)
-    if name:
-        assert repr(name) in str(err.value)
+    _ifaces, problems = bridge.validate_params(name)
+    assert len(problems) == 1
+    assert problems[0].startswith("name %r " % name)
+    assert fragment in problems[0]
 
 
 def test_ifname_must_be_a_string():
-    with pytest.raises(ValueError, match="not a string"):
-        links.validate_ifname(5)
+    assert bridge.validate_params(5)[1] == ["name 5 is not a string (an interface name)"]
 
 
 # --------------------------------------------------------------------------
 # MTU
 
 
-@pytest.mark.parametrize("mtu", [68, 1280, 1500, 9000, 65535, None])
+@pytest.mark.parametrize("mtu", [68, 1280, 1500, 9000, 65535])
 def test_valid_mtu(mtu):
-    assert links.validate_mtu(mtu) == mtu
+    assert bridge.mtu_problem(mtu) is None
+    assert bridge.validate_params("cni0", mtu)[1] == []
 
 
 @pytest.mark.parametrize("mtu", [0, 67, 65536, -1, 100000])
 def test_mtu_out_of_range_names_value(mtu):
-    with pytest.raises(ValueError) as err:
-        links.validate_mtu(mtu)
-    assert "mtu %d is out of range" % mtu in str(err.value)
-    assert "68..65535" in str(err.value)
+    assert bridge.validate_params("cni0", mtu)[1] == [
+        "mtu %d is out of range: a bridge accepts 68..65535" % mtu]
 
 
 @pytest.mark.parametrize("mtu", [True, "1500", 1500.0])
 def test_mtu_must_be_int(mtu):
-    with pytest.raises(ValueError, match="not an integer"):
-        links.validate_mtu(mtu)
+    assert bridge.validate_params("cni0", mtu)[1] == ["mtu %r is not an integer" % (mtu,)]
 
 
 # --------------------------------------------------------------------------
@@ -147,7 +142,9 @@ def test_mtu_must_be_int(mtu):
     ("169.254.3.1/16", "169.254.3.1/16"),
 ])
 def test_parse_valid_addresses(value, normalised):
-    assert str(links.parse_address(value)) == normalised
+    iface, problem = bridge.parse_address(value)
+    assert problem is None
+    assert str(iface) == normalised
 
 
 @pytest.mark.parametrize("value, fragment", [
@@ -177,47 +174,48 @@ def test_parse_valid_addresses(value, normalised):
     ("fe80::1%eth0/64", "zone index"),
 ])
 def test_parse_invalid_addresses_name_the_value(value, fragment):
-    with pytest.raises(ValueError) as err:
-        links.parse_address(value)
-    assert fragment in str(err.value)
-    assert repr(value) in str(err.value)
+    iface, problem = bridge.parse_address(value)
+    assert iface is None
+    assert fragment in problem
+    _ifaces, problems = bridge.parse_addresses(["192.168.9.1/24", value])
+    assert problems == ["addresses[1] %r %s" % (value, problem)]
 
 
 def test_address_must_be_a_string():
-    with pytest.raises(ValueError, match="not a string"):
-        links.parse_address(24)
+    assert bridge.parse_address(24) == (None, "is not a string (an address such as 192.168.1.1/24)")
 
 
 def test_parse_addresses_keeps_order_and_reports_duplicates():
-    result, errors = links.parse_addresses(
+    result, errors = bridge.parse_addresses(
         ["fd00:1::1/64", "192.168.1.1/24", "192.168.1.1/24", "FD00:1:0::1/64", "192.168.1.1/16", "x/1"])
     assert [str(i) for i in result] == ["fd00:1::1/64", "192.168.1.1/24"]
     assert errors == [
-        "address '192.168.1.1/24' is listed twice",
-        "addresses 'fd00:1::1/64' and 'FD00:1:0::1/64' name the same IP fd00:1::1; list it once",
-        "addresses '192.168.1.1/24' and '192.168.1.1/16' name the same IP 192.168.1.1; list it once",
-        "address 'x/1' is not a valid IPv4 or IPv6 address with prefix: "
-        "'x/1' does not appear to be an IPv4 or IPv6 interface",
+        "addresses[2] '192.168.1.1/24' is listed twice (also addresses[1])",
+        "addresses[3] 'FD00:1:0::1/64' names the same IP fd00:1::1 as addresses[0] 'fd00:1::1/64'; "
+        "list it once",
+        "addresses[4] '192.168.1.1/16' names the same IP 192.168.1.1 as addresses[1] "
+        "'192.168.1.1/24'; list it once",
+        "addresses[5] 'x/1' is not a valid IPv4 or IPv6 address with prefix",
     ]
 
 
 def test_validate_params_collects_every_error():
-    result, errors = links.validate_params("bad name", 70000, ["192.168.1.0/24", "fd00::1"])
+    result, errors = bridge.validate_params("bad name", 70000, ["192.168.1.0/24", "fd00::1"])
     assert result == []
     assert len(errors) == 4
-    assert "'bad name'" in errors[0]
+    assert errors[0] == "name 'bad name' must not contain whitespace"
     assert "mtu 70000" in errors[1]
     assert "'192.168.1.0/24'" in errors[2]
     assert "'fd00::1'" in errors[3]
 
 
 def test_validate_params_refuses_ipv6_below_1280():
-    result, errors = links.validate_params("cni0", 1200, ["192.168.1.1/24", "fd00:1::1/64"])
+    result, errors = bridge.validate_params("cni0", 1200, ["192.168.1.1/24", "fd00:1::1/64"])
     assert len(result) == 2
     assert errors == ["mtu 1200 is below IPv6's minimum of 1280, so the kernel disables IPv6 on the "
                       "bridge and cannot hold fd00:1::1/64"]
-    assert links.validate_params("cni0", 1200, ["192.168.1.1/24"])[1] == []
-    assert links.validate_params("cni0", 1280, ["fd00:1::1/64"])[1] == []
+    assert bridge.validate_params("cni0", 1200, ["192.168.1.1/24"])[1] == []
+    assert bridge.validate_params("cni0", 1280, ["fd00:1::1/64"])[1] == []
 
 
 # --------------------------------------------------------------------------
@@ -248,7 +246,7 @@ def test_parse_link_non_bridges():
     assert link_of("veth")["kind"] == "veth"
     lo = link_of("lo")
     assert lo["kind"] is None
-    assert "without a link kind" in links.describe_kind(lo["kind"])
+    assert "without a link kind" in bridge.describe_kind(lo["kind"])
 
 
 def test_parse_link_altname_answer():
@@ -258,7 +256,7 @@ def test_parse_link_altname_answer():
 
 
 def test_parse_link_empty():
-    assert links.parse_link([]) is None
+    assert bridge.parse_link([]) is None
 
 
 def test_parse_addr_info_dual_stack_with_link_local():
@@ -286,23 +284,23 @@ def test_parse_addr_info_empty_and_veth():
 
 
 def test_managed_state_leaves_out_link_local_and_sorts():
-    state = links.managed_state("cni0", link_of("bridge_up"), addrs_of("bridge_secondary"))
+    state = bridge.managed_state("cni0", link_of("bridge_up"), addrs_of("bridge_secondary"))
     assert state == {"name": "cni0", "exists": True, "mtu": 1500, "up": True,
                      "addresses": ["192.168.1.1/16", "192.168.1.1/24", "192.168.1.2/24",
                                    "fd00:1::1/64", "fd00:2::1/64"]}
-    assert links.managed_state("cni0", None, []) == {
+    assert bridge.managed_state("cni0", None, []) == {
         "name": "cni0", "exists": False, "mtu": None, "up": False, "addresses": []}
 
 
 def test_render_state():
-    present = links.managed_state("cni0", link_of("bridge_up"), addrs_of("bridge_dual"))
-    assert links.render_state(present) == (
+    present = bridge.managed_state("cni0", link_of("bridge_up"), addrs_of("bridge_dual"))
+    assert bridge.render_state(present) == (
         "bridge: cni0\nstate: present\nkind: bridge\nlink: up\nmtu: 1500\n"
         "addresses:\n  - 192.168.1.1/24\n  - fd00:1::1/64\n")
-    down = links.managed_state("br-down", link_of("bridge_down"), addrs_of("bridge_empty"))
-    assert links.render_state(down) == (
+    down = bridge.managed_state("br-down", link_of("bridge_down"), addrs_of("bridge_empty"))
+    assert bridge.render_state(down) == (
         "bridge: br-down\nstate: present\nkind: bridge\nlink: down\nmtu: 9000\naddresses: []\n")
-    assert links.render_state(links.managed_state("cni0", None, [])) == "bridge: cni0\nstate: absent\n"
+    assert bridge.render_state(bridge.managed_state("cni0", None, [])) == "bridge: cni0\nstate: absent\n"
 
 
 # --------------------------------------------------------------------------
@@ -310,7 +308,7 @@ def test_render_state():
 
 
 def test_plan_create_plain():
-    change = links.plan("cni0", None, [], addresses=ifaces("192.168.0.1/24"))
+    change = bridge.plan("cni0", None, [], addresses=ifaces("192.168.0.1/24"))
     assert change["commands"] == [
         "link add name cni0 type bridge",
         "addr add 192.168.0.1/24 brd + dev cni0",
@@ -324,7 +322,7 @@ def test_plan_create_plain():
 
 
 def test_plan_create_with_mtu_changes_it_so_the_kernel_pins_it():
-    change = links.plan("cni0", None, [], mtu=1500, addresses=ifaces("fd00:1::1/64", "192.168.1.1/24"))
+    change = bridge.plan("cni0", None, [], mtu=1500, addresses=ifaces("fd00:1::1/64", "192.168.1.1/24"))
     assert change["commands"] == [
         "link add name cni0 mtu 1501 type bridge",
         "link set dev cni0 mtu 1500",
@@ -337,12 +335,12 @@ def test_plan_create_with_mtu_changes_it_so_the_kernel_pins_it():
 
 
 def test_plan_create_with_max_mtu_starts_below():
-    change = links.plan("cni0", None, [], mtu=65535)
+    change = bridge.plan("cni0", None, [], mtu=65535)
     assert change["commands"][:2] == ["link add name cni0 mtu 65534 type bridge", "link set dev cni0 mtu 65535"]
 
 
 def test_plan_create_down_with_small_prefixes():
-    change = links.plan("br1", None, [], up=False, addresses=ifaces("192.168.3.0/31", "192.168.4.1/32"))
+    change = bridge.plan("br1", None, [], up=False, addresses=ifaces("192.168.3.0/31", "192.168.4.1/32"))
     assert change["commands"] == [
         "link add name br1 type bridge",
         "addr add 192.168.3.0/31 dev br1",
@@ -356,8 +354,8 @@ def test_plan_create_down_with_small_prefixes():
 
 
 def test_plan_no_change_when_state_matches():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
-                        addresses=ifaces("fd00:1:0::1/64", "192.168.1.1/24"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
+                         addresses=ifaces("fd00:1:0::1/64", "192.168.1.1/24"), exclusive=True)
     assert change["commands"] == []
     assert change["added"] == change["removed"] == []
     assert change["after"] == change["before"]
@@ -365,21 +363,21 @@ def test_plan_no_change_when_state_matches():
 
 def test_plan_no_change_with_same_mtu_and_admin_up_without_carrier():
     link = link_of("bridge_port")
-    change = links.plan("br-port", link, [], mtu=1400)
+    change = bridge.plan("br-port", link, [], mtu=1400)
     assert change["commands"] == []
 
 
 def test_plan_add_address_keeps_others_without_exclusive():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
-                        addresses=ifaces("192.168.2.1/24"))
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
+                         addresses=ifaces("192.168.2.1/24"))
     assert change["commands"] == ["addr add 192.168.2.1/24 brd + dev cni0"]
     assert change["removed"] == []
     assert change["after"]["addresses"] == ["192.168.1.1/24", "192.168.2.1/24", "fd00:1::1/64"]
 
 
 def test_plan_exclusive_readdressing_adds_before_deleting_and_spares_link_local():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
-                        addresses=ifaces("192.168.7.1/24", "fd00:7::1/64"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
+                         addresses=ifaces("192.168.7.1/24", "fd00:7::1/64"), exclusive=True)
     assert change["commands"] == [
         "addr add 192.168.7.1/24 brd + dev cni0",
         "addr add fd00:7::1/64 dev cni0",
@@ -393,14 +391,14 @@ def test_plan_exclusive_readdressing_adds_before_deleting_and_spares_link_local(
 
 
 def test_plan_exclusive_with_no_addresses_removes_all_but_link_local():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), exclusive=True)
     assert change["commands"] == ["addr del 192.168.1.1/24 dev cni0", "addr del fd00:1::1/64 dev cni0"]
     assert change["after"]["addresses"] == []
 
 
 def test_plan_same_ip_other_prefix_is_replaced_even_without_exclusive():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
-                        addresses=ifaces("192.168.1.1/23", "fd00:1::1/56"))
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
+                         addresses=ifaces("192.168.1.1/23", "fd00:1::1/56"))
     # IPv4 accepts the same IP twice, so the new one goes first; IPv6 does
     # not ("address already assigned"), so the old one is deleted first.
     assert change["commands"] == [
@@ -417,8 +415,8 @@ def test_plan_same_ip_other_prefix_is_replaced_even_without_exclusive():
 def test_plan_new_ipv4_in_same_subnet_follows_the_deletion():
     # Added first, 192.168.1.254/24 would be a secondary of 192.168.1.1/24
     # and go away with it.
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
-                        addresses=ifaces("192.168.1.254/24", "fd00:1::1/64"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"),
+                         addresses=ifaces("192.168.1.254/24", "fd00:1::1/64"), exclusive=True)
     assert change["commands"] == [
         "addr del 192.168.1.1/24 dev cni0",
         "addr add 192.168.1.254/24 brd + dev cni0",
@@ -426,8 +424,8 @@ def test_plan_new_ipv4_in_same_subnet_follows_the_deletion():
 
 
 def test_plan_restores_kept_secondary_of_a_deleted_primary():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_secondary"),
-                        addresses=ifaces("192.168.1.2/24"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_secondary"),
+                         addresses=ifaces("192.168.1.2/24"), exclusive=True)
     assert change["commands"] == [
         "addr del 192.168.1.1/24 dev cni0",
         "addr del 192.168.1.1/16 dev cni0",
@@ -440,8 +438,8 @@ def test_plan_restores_kept_secondary_of_a_deleted_primary():
 
 
 def test_plan_deletes_secondaries_before_their_primary():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_secondary"),
-                        addresses=ifaces("192.168.1.1/16", "fd00:1::1/64", "fd00:2::1/64"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_secondary"),
+                         addresses=ifaces("192.168.1.1/16", "fd00:1::1/64", "fd00:2::1/64"), exclusive=True)
     assert change["commands"] == [
         "addr del 192.168.1.2/24 dev cni0",
         "addr del 192.168.1.1/24 dev cni0",
@@ -450,8 +448,8 @@ def test_plan_deletes_secondaries_before_their_primary():
 
 
 def test_plan_mtu_change_and_bring_up():
-    change = links.plan("br-down", link_of("bridge_down"), addrs_of("bridge_down"), mtu=1450,
-                        addresses=ifaces("192.168.9.1/24"))
+    change = bridge.plan("br-down", link_of("bridge_down"), addrs_of("bridge_down"), mtu=1450,
+                         addresses=ifaces("192.168.9.1/24"))
     assert change["commands"] == ["link set dev br-down mtu 1450", "link set dev br-down up"]
     assert change["before"]["mtu"] == 9000
     assert change["after"] == {"name": "br-down", "exists": True, "mtu": 1450, "up": True,
@@ -459,14 +457,14 @@ def test_plan_mtu_change_and_bring_up():
 
 
 def test_plan_without_mtu_leaves_mtu_alone():
-    change = links.plan("br-down", link_of("bridge_down"), addrs_of("bridge_down"), up=False)
+    change = bridge.plan("br-down", link_of("bridge_down"), addrs_of("bridge_down"), up=False)
     assert change["commands"] == []
     assert change["after"]["mtu"] == 9000
 
 
 def test_plan_bring_down_accounts_for_the_ipv6_flush():
     # unlisted IPv6 addresses are flushed by the kernel: reported as removed
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False)
     assert change["commands"] == ["link set dev cni0 down"]
     assert change["removed"] == ["fd00:1::1/64"]
     assert change["added"] == []
@@ -475,8 +473,8 @@ def test_plan_bring_down_accounts_for_the_ipv6_flush():
 
 
 def test_plan_bring_down_re_adds_listed_ipv6_after_the_down():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False,
-                        addresses=ifaces("192.168.1.1/24", "fd00:1::1/64", "fd00:5::1/64"))
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False,
+                         addresses=ifaces("192.168.1.1/24", "fd00:1::1/64", "fd00:5::1/64"))
     assert change["commands"] == [
         "link set dev cni0 down",
         "addr add fd00:1::1/64 dev cni0",
@@ -488,8 +486,8 @@ def test_plan_bring_down_re_adds_listed_ipv6_after_the_down():
 
 
 def test_plan_bring_down_with_keep_addr_on_down():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False,
-                        addresses=ifaces("fd00:1::1/56"), keep_v6_on_down=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False,
+                         addresses=ifaces("fd00:1::1/56"), keep_v6_on_down=True)
     assert change["commands"] == [
         "link set dev cni0 down",
         "addr del fd00:1::1/64 dev cni0",
@@ -500,35 +498,35 @@ def test_plan_bring_down_with_keep_addr_on_down():
 
 
 def test_plan_exclusive_while_going_down_does_not_delete_flushed_ipv6():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False,
-                        addresses=ifaces("192.168.1.1/24"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), up=False,
+                         addresses=ifaces("192.168.1.1/24"), exclusive=True)
     assert change["commands"] == ["link set dev cni0 down"]
     assert change["removed"] == ["fd00:1::1/64"]
 
 
 def test_plan_mtu_below_1280_refused_while_ipv6_stays():
     with pytest.raises(PlanError) as err:
-        links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), mtu=1200)
+        bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), mtu=1200)
     assert "mtu 1200 is below IPv6's minimum of 1280: the kernel would drop fd00:1::1/64 from cni0" in str(err.value)
 
 
 def test_plan_mtu_below_1280_set_after_ipv6_is_deleted():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), mtu=1200,
-                        addresses=ifaces("192.168.1.1/24"), exclusive=True)
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), mtu=1200,
+                         addresses=ifaces("192.168.1.1/24"), exclusive=True)
     assert change["commands"] == ["addr del fd00:1::1/64 dev cni0", "link set dev cni0 mtu 1200"]
 
 
 def test_plan_raising_mtu_comes_before_ipv6_addresses():
     link = dict(link_of("bridge_down"), mtu=1200)
-    change = links.plan("br-down", link, addrs_of("bridge_down"), mtu=1500, up=False,
-                        addresses=ifaces("fd00:9::1/64"))
+    change = bridge.plan("br-down", link, addrs_of("bridge_down"), mtu=1500, up=False,
+                         addresses=ifaces("fd00:9::1/64"))
     assert change["commands"] == ["link set dev br-down mtu 1500", "addr add fd00:9::1/64 dev br-down"]
 
 
 def test_plan_ipv6_on_small_mtu_bridge_refused():
     link = dict(link_of("bridge_down"), mtu=1200)
     with pytest.raises(PlanError) as err:
-        links.plan("br-down", link, addrs_of("bridge_down"), addresses=ifaces("fd00:9::1/64"))
+        bridge.plan("br-down", link, addrs_of("bridge_down"), addresses=ifaces("fd00:9::1/64"))
     assert "br-down has mtu 1200, below IPv6's minimum of 1280, so the kernel cannot hold fd00:9::1/64" in str(err.value)
 
 
@@ -537,41 +535,93 @@ def test_plan_ipv6_on_small_mtu_bridge_refused():
 
 
 def test_plan_absent_deletes_bridge_and_reports_its_addresses():
-    change = links.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), state="absent",
-                        addresses=ifaces("192.168.1.1/24"))
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), state="absent",
+                         addresses=ifaces("192.168.1.1/24"))
     assert change["commands"] == ["link del dev cni0"]
     assert change["removed"] == ["192.168.1.1/24", "fd00:1::1/64"]
     assert change["after"] == {"name": "cni0", "exists": False, "mtu": None, "up": False, "addresses": []}
 
 
 def test_plan_absent_when_missing_is_noop():
-    change = links.plan("cni0", None, [], state="absent")
+    change = bridge.plan("cni0", None, [], state="absent")
     assert change["commands"] == []
     assert change["before"] == change["after"]
+
+
+# --------------------------------------------------------------------------
+# repair-only mode (the reconcile command): create, add, set; never delete
+
+
+def test_repair_only_creates_a_missing_bridge_like_the_module():
+    wanted = dict(mtu=1500, addresses=ifaces("192.168.1.1/24", "fd00:1::1/64"))
+    repair = bridge.plan("cni0", None, [], repair_only=True, **wanted)
+    assert repair == bridge.plan("cni0", None, [], **wanted)
+    assert repair["conflicts"] == []
+
+
+def test_repair_only_converged_is_a_noop():
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), repair_only=True,
+                         addresses=ifaces("192.168.1.1/24", "fd00:1::1/64"))
+    assert change["commands"] == [] and change["conflicts"] == []
+
+
+def test_repair_only_adds_and_never_deletes_or_takes_down():
+    # state, up and exclusive are ignored: nothing is deleted, the link stays up
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), repair_only=True,
+                         state="absent", up=False, exclusive=True, mtu=1450,
+                         addresses=ifaces("192.168.1.1/24", "192.168.5.1/24"))
+    assert change["commands"] == [
+        "link set dev cni0 mtu 1450",
+        "addr add 192.168.5.1/24 brd + dev cni0",
+    ]
+    assert change["added"] == ["192.168.5.1/24"] and change["removed"] == []
+    assert change["after"]["addresses"] == ["192.168.1.1/24", "192.168.5.1/24", "fd00:1::1/64"]
+
+
+def test_repair_only_brings_a_down_bridge_up():
+    change = bridge.plan("br-down", link_of("bridge_down"), addrs_of("bridge_down"), repair_only=True,
+                         addresses=ifaces("192.168.9.1/24"))
+    assert change["commands"] == ["link set dev br-down up"]
+
+
+def test_repair_only_reports_the_same_ip_with_another_prefix_and_leaves_it():
+    change = bridge.plan("cni0", link_of("bridge_up"), addrs_of("bridge_dual"), repair_only=True,
+                         addresses=ifaces("192.168.1.1/16", "fd00:1::1/56"))
+    assert change["commands"] == []
+    assert change["conflicts"] == [
+        "cni0 holds 192.168.1.1/24, not 192.168.1.1/16; left alone (repair only)",
+        "cni0 holds fd00:1::1/64, not fd00:1::1/56; left alone (repair only)",
+    ]
+    assert change["after"] == change["before"]
+
+
+def test_repair_only_still_refuses_a_non_bridge():
+    with pytest.raises(PlanError, match="refusing to convert it"):
+        bridge.plan("cni0", dict(link_of("veth"), ifname="cni0"), [], repair_only=True)
 
 
 @pytest.mark.parametrize("state, verb", [("present", "convert"), ("absent", "delete")])
 def test_plan_refuses_non_bridge(state, verb):
     veth = dict(link_of("veth"), ifname="cni0")
     with pytest.raises(PlanError) as err:
-        links.plan("cni0", veth, [], state=state)
+        bridge.plan("cni0", veth, [], state=state)
     assert str(err.value).startswith("cni0 exists but is a veth link, not a bridge; refusing to %s it" % verb)
 
 
 def test_plan_refuses_device_without_kind():
     with pytest.raises(PlanError, match="lo exists but is a device without a link kind"):
-        links.plan("lo", link_of("lo"), [], state="absent")
+        bridge.plan("lo", link_of("lo"), [], state="absent")
 
 
 @pytest.mark.parametrize("state", ["present", "absent"])
 def test_plan_refuses_altname_of_another_link(state):
     with pytest.raises(PlanError) as err:
-        links.plan("cni1", link_of("altname"), [], state=state)
+        bridge.plan("cni1", link_of("altname"), [], state=state)
     assert str(err.value) == "cni1 is an alternative name of veth0 (a veth link); refusing to manage or delete it"
 
 
 def test_plan_has_no_line_breaks_and_uses_name_keyword():
-    change = links.plan("mtu", None, [], mtu=9000, addresses=ifaces("192.168.0.1/24"))
+    change = bridge.plan("mtu", None, [], mtu=9000, addresses=ifaces("192.168.0.1/24"))
     assert change["commands"][0] == "link add name mtu mtu 9001 type bridge"
     assert all("\n" not in line for line in change["commands"])
 
@@ -582,8 +632,8 @@ def test_plan_has_no_line_breaks_and_uses_name_keyword():
 
 def test_mismatches():
     planned = {"name": "cni0", "exists": True, "mtu": 1500, "up": True, "addresses": ["192.168.1.1/24"]}
-    assert links.mismatches(planned, dict(planned)) == []
-    assert links.mismatches(planned, dict(planned, addresses=[], mtu=1400)) == [
+    assert bridge.mismatches(planned, dict(planned)) == []
+    assert bridge.mismatches(planned, dict(planned, addresses=[], mtu=1400)) == [
         "mtu: expected 1500, the kernel reports 1400",
         "addresses: expected ['192.168.1.1/24'], the kernel reports []",
     ]
@@ -607,7 +657,7 @@ def test_batch_errors_from_real_link_and_addr_output():
 def test_describe_batch_failure_names_commands_and_hints():
     commands = ["addr add 192.168.1.1/16 dev cni0", "addr del 10.9.9.9/8 dev cni0",
                 "link set dev nope up", "link set dev cni0 mtu 70000", "addr add 192.168.7.1/24 dev cni0"]
-    msg, failures = links.describe_batch_failure(commands, batch_result(BATCH_STDERR))
+    msg, failures = bridge_host.describe_batch_failure(commands, batch_result(BATCH_STDERR))
     assert [f["line"] for f in failures] == [1, 2, 3, 4]
     assert failures[0]["command"] == "addr add 192.168.1.1/16 dev cni0"
     assert failures[0]["hint"] == "the address appeared while the batch ran (changed concurrently?)"
@@ -621,7 +671,7 @@ def test_describe_batch_failure_names_commands_and_hints():
 
 
 def test_describe_batch_failure_without_markers():
-    msg, failures = links.describe_batch_failure(["link add name cni0 type bridge"], batch_result("boom\n"))
+    msg, failures = bridge_host.describe_batch_failure(["link add name cni0 type bridge"], batch_result("boom\n"))
     assert msg == "ip -batch failed: boom"
     assert failures == []
 
@@ -636,7 +686,7 @@ def test_describe_batch_failure_without_markers():
     ("addr add fd00:1::1/56 dev cni0", "Error: ipv6: address already assigned.", "appeared"),
 ])
 def test_explain(command, error, hint):
-    assert hint in links.explain(command, error)
+    assert hint in bridge_host.explain(command, error)
 
 
 def test_fixture_files_are_real_ip_output():

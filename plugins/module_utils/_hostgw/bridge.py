@@ -2,14 +2,17 @@
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Pure logic behind ``podnet.hostgw.bridge``: no I/O happens here.
+"""The bridge that holds a host's pod gateway: its wanted state and the plan
+that reaches it.  Pure logic, no I/O (bridge_host.py reads and applies).
 
-* validation of interface names, MTUs and ``ADDRESS/PREFIX`` strings;
+* validation of the MTU and the ``ADDRESS/PREFIX`` strings (the name follows
+  ``names.ifname_problem``, the one interface-name rule);
 * parsing of ``ip -json -details link show dev NAME`` and
   ``ip -json addr show dev NAME``;
 * the plan: which ``ip -batch`` lines turn the current state into the wanted
-  one, which addresses that adds and removes, and the state afterwards;
-* splitting ``ip -batch`` error output per failing line and explaining it.
+  one, which addresses that adds and removes, and the state afterwards.  In
+  repair-only mode (the reconcile command) it only creates, adds and sets:
+  nothing is deleted.
 
 Kernel behaviour the plan relies on (checked on Linux 6.18, iproute2 6.1):
 
@@ -27,23 +30,17 @@ Kernel behaviour the plan relies on (checked on Linux 6.18, iproute2 6.1):
   can be added to a down link and stay until the next down event.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ipaddress
 import re
 
-IFNAMSIZ = 16                 # includes the terminating NUL
+from . import names
+from .errors import Problems
+
 BRIDGE_MIN_MTU = 68
 BRIDGE_MAX_MTU = 65535
 IPV6_MIN_MTU = 1280
 DEFAULT_BRIDGE_MTU = 1500     # what the kernel gives a new bridge (ether_setup)
 
-# Characters the kernel accepts in a name but ``ip -batch`` would not carry
-# verbatim: '#' starts a comment anywhere on a batch line, quotes are
-# unquoted, a trailing backslash continues the line.
-_BATCH_UNSAFE = {"#": "'#'", '"': "a double quote", "'": "a single quote", "\\": "a backslash"}
 _PREFIX_RE = re.compile(r"^[0-9]{1,3}$")
 _LINK_LOCAL_V6 = ipaddress.ip_network("fe80::/10")
 
@@ -56,52 +53,18 @@ class PlanError(Exception):
 # validation
 
 
-def validate_ifname(name):
-    """Return NAME if it is a valid Linux interface name, else raise ValueError
-    with a message that names the value."""
-    if not isinstance(name, str):
-        raise ValueError("interface name %r is not a string" % (name,))
-    if not name:
-        raise ValueError("interface name must not be empty")
-    size = len(name.encode("utf-8"))
-    if size > IFNAMSIZ - 1:
-        raise ValueError(
-            "interface name %r is %d bytes long; Linux allows at most %d"
-            % (name, size, IFNAMSIZ - 1))
-    if name in (".", ".."):
-        raise ValueError("interface name %r is reserved by the kernel" % name)
-    for char in name:
-        if char == "/":
-            raise ValueError("interface name %r must not contain '/'" % name)
-        if char == ":":
-            raise ValueError(
-                "interface name %r must not contain ':' (that is IPv4 alias-label syntax)" % name)
-        if char.isspace():
-            raise ValueError("interface name %r must not contain whitespace" % name)
-        if ord(char) < 0x20 or ord(char) == 0x7F:
-            raise ValueError("interface name %r must not contain control characters" % name)
-        if char in _BATCH_UNSAFE:
-            raise ValueError(
-                "interface name %r must not contain %s (it cannot be passed through ip -batch)"
-                % (name, _BATCH_UNSAFE[char]))
-    return name
-
-
-def validate_mtu(mtu):
-    """Return MTU (an int) if a bridge accepts it, else raise ValueError."""
-    if mtu is None:
-        return None
+def mtu_problem(mtu):
+    """None if a bridge accepts MTU (an int), else the end of a sentence."""
     if isinstance(mtu, bool) or not isinstance(mtu, int):
-        raise ValueError("mtu %r is not an integer" % (mtu,))
+        return "is not an integer"
     if not BRIDGE_MIN_MTU <= mtu <= BRIDGE_MAX_MTU:
-        raise ValueError(
-            "mtu %d is out of range: a bridge accepts %d..%d"
-            % (mtu, BRIDGE_MIN_MTU, BRIDGE_MAX_MTU))
-    return mtu
+        return "is out of range: a bridge accepts %d..%d" % (BRIDGE_MIN_MTU, BRIDGE_MAX_MTU)
+    return None
 
 
 def parse_address(value):
-    """Parse one ``ADDRESS/PREFIX`` string into an IPv4Interface/IPv6Interface.
+    """``(interface, problem)`` for one ``ADDRESS/PREFIX`` string: an
+    IPv4Interface/IPv6Interface, or None and the end of a sentence.
 
     The prefix length is required and must be a number.  Refused: addresses
     that cannot be a bridge's unicast address (unspecified, loopback,
@@ -110,106 +73,96 @@ def parse_address(value):
     subnet-router anycast address (prefix below 127).
     """
     if not isinstance(value, str):
-        raise ValueError("address %r is not a string" % (value,))
-    text = value
-    if "/" not in text:
-        raise ValueError(
-            "address %r has no prefix length; write it as ADDRESS/PREFIX, e.g. 192.168.1.1/24"
-            % value)
-    host, _sep, prefix = text.rpartition("/")
+        return None, "is not a string (an address such as 192.168.1.1/24)"
+    if "/" not in value:
+        return None, "has no prefix length; write it as ADDRESS/PREFIX, e.g. 192.168.1.1/24"
+    host, _sep, prefix = value.rpartition("/")
     if not _PREFIX_RE.match(prefix):
-        raise ValueError(
-            "address %r: the prefix length %r must be a number such as 24 or 64"
-            % (value, prefix))
+        return None, "has the prefix length %s, which must be a number such as 24 or 64" % (
+            names.show(prefix))
     if "%" in host:
-        raise ValueError("address %r: an IPv6 zone index ('%%...') is not allowed" % value)
+        return None, "has an IPv6 zone index ('%'), which a bridge address cannot have"
     try:
-        iface = ipaddress.ip_interface(text)
-    except ValueError as exc:
-        raise ValueError("address %r is not a valid IPv4 or IPv6 address with prefix: %s"
-                         % (value, exc))
+        iface = ipaddress.ip_interface(value)
+    except ValueError:
+        return None, "is not a valid IPv4 or IPv6 address with prefix"
     ip = iface.ip
     net = iface.network
+    hint = "use a host address such as %s/%d" % (net.network_address + 1, net.prefixlen)
     if ip.is_unspecified:
-        raise ValueError("address %r is the unspecified address" % value)
+        return None, "is the unspecified address"
     if ip.is_loopback:
-        raise ValueError("address %r is a loopback address" % value)
+        return None, "is a loopback address"
     if ip.is_multicast:
-        raise ValueError("address %r is a multicast address" % value)
+        return None, "is a multicast address"
     if ip.version == 4:
         if net.prefixlen < 31:
             if ip == net.network_address:
-                raise ValueError(
-                    "address %r is the network address of %s; use a host address such as %s/%d"
-                    % (value, net, net.network_address + 1, net.prefixlen))
+                return None, "is the network address of %s; %s" % (net, hint)
             if ip == net.broadcast_address:
-                raise ValueError(
-                    "address %r is the broadcast address of %s; use a host address such as %s/%d"
-                    % (value, net, net.network_address + 1, net.prefixlen))
+                return None, "is the broadcast address of %s; %s" % (net, hint)
     else:
         if ip.ipv4_mapped is not None:
-            raise ValueError("address %r is an IPv4-mapped IPv6 address" % value)
+            return None, "is an IPv4-mapped IPv6 address"
         if ip in _LINK_LOCAL_V6:
-            raise ValueError(
-                "address %r is IPv6 link-local (fe80::/10); the kernel manages link-local "
-                "addresses, list only the bridge's global addresses" % value)
+            return None, ("is IPv6 link-local (fe80::/10); the kernel manages link-local "
+                          "addresses, list only the bridge's global addresses")
         if net.prefixlen < 127 and ip == net.network_address:
-            raise ValueError(
-                "address %r is the subnet-router anycast address of %s; use a host "
-                "address such as %s/%d" % (value, net, net.network_address + 1, net.prefixlen))
-    return iface
+            return None, "is the subnet-router anycast address of %s; %s" % (net, hint)
+    return iface, None
 
 
-def parse_addresses(values):
-    """Parse a list of address strings; returns ``(interfaces, errors)``.
+def parse_addresses(values, key="addresses"):
+    """``(interfaces, problems)`` for a list of address strings.
 
-    Every bad value yields one error naming it.  The same IP listed twice is
-    an error, also with different prefix lengths (the kernel keeps one IPv6
+    Every bad value is one problem that names it.  The same IP listed twice is
+    a problem, also with different prefix lengths (the kernel keeps one IPv6
     address per IP, and a bridge gateway has one prefix).
     """
-    errors = []
+    problems = Problems()
     result = []
     seen = {}
-    for value in values or []:
-        try:
-            iface = parse_address(value)
-        except ValueError as exc:
-            errors.append(str(exc))
+    for index, value in enumerate(values or []):
+        where = "%s[%d]" % (key, index)
+        iface, bad = parse_address(value)
+        if bad:
+            problems.append(names.problem(where, value, bad))
             continue
         if iface.ip in seen:
-            first = seen[iface.ip]
-            if first == value:
-                errors.append("address %r is listed twice" % value)
+            first, first_value = seen[iface.ip]
+            if first_value == value:
+                problems.append(names.problem(where, value, "is listed twice (also %s)" % first))
             else:
-                errors.append("addresses %r and %r name the same IP %s; list it once"
-                              % (first, value, iface.ip))
+                problems.append(names.problem(
+                    where, value, "names the same IP %s as %s %s; list it once"
+                    % (iface.ip, first, names.show(first_value))))
             continue
-        seen[iface.ip] = value
+        seen[iface.ip] = (where, value)
         result.append(iface)
-    return result, errors
+    return result, problems
 
 
 def validate_params(name, mtu=None, addresses=None):
-    """Validate the module's inputs; returns ``(interfaces, errors)``."""
-    errors = []
-    try:
-        validate_ifname(name)
-    except ValueError as exc:
-        errors.append(str(exc))
-    try:
-        validate_mtu(mtu)
-    except ValueError as exc:
-        errors.append(str(exc))
-        mtu = None
-    ifaces, addr_errors = parse_addresses(addresses)
-    errors.extend(addr_errors)
+    """``(interfaces, problems)`` for the wanted bridge: NAME, MTU (None: not
+    managed) and ADDRESSES (``ADDRESS/PREFIX`` strings)."""
+    problems = Problems()
+    bad_name = names.ifname_problem(name)
+    if bad_name:
+        problems.append(names.problem("name", name, bad_name))
+    if mtu is not None:
+        bad_mtu = mtu_problem(mtu)
+        if bad_mtu:
+            problems.append(names.problem("mtu", mtu, bad_mtu))
+            mtu = None
+    ifaces, addr_problems = parse_addresses(addresses)
+    problems.extend(addr_problems)
     if mtu is not None and mtu < IPV6_MIN_MTU:
         v6 = [str(i) for i in ifaces if i.version == 6]
         if v6:
-            errors.append(
-                "mtu %d is below IPv6's minimum of %d, so the kernel disables IPv6 on the "
-                "bridge and cannot hold %s" % (mtu, IPV6_MIN_MTU, ", ".join(v6)))
-    return ifaces, errors
+            problems.append(names.problem(
+                "mtu", mtu, "is below IPv6's minimum of %d, so the kernel disables IPv6 on the "
+                            "bridge and cannot hold %s" % (IPV6_MIN_MTU, ", ".join(v6))))
+    return ifaces, problems
 
 
 # --------------------------------------------------------------------------
@@ -340,7 +293,7 @@ def check_link_identity(name, link):
 
 
 def plan(name, link, addrs, state="present", mtu=None, up=True, addresses=(), exclusive=False,
-         keep_v6_on_down=False):
+         keep_v6_on_down=False, repair_only=False):
     """Compute the change set.
 
     NAME: the bridge; LINK: ``parse_link`` output (None: no such link); ADDRS:
@@ -348,11 +301,20 @@ def plan(name, link, addrs, state="present", mtu=None, up=True, addresses=(), ex
     ``validate_params``; KEEP_V6_ON_DOWN: whether the kernel keeps IPv6
     addresses when the link goes down (``keep_addr_on_down``).  Returns a
     dict: ``commands`` (``ip -batch`` lines), ``added`` and ``removed`` (CIDR
-    strings: the net difference between before and after), ``before`` and
-    ``after`` (state dicts as ``managed_state`` builds them).  Raises
-    PlanError when the wanted state must not be reached (a non-bridge under
-    NAME, IPv6 below MTU 1280).
+    strings: the net difference between before and after), ``conflicts``
+    (sentences, repair-only mode), ``before`` and ``after`` (state dicts as
+    ``managed_state`` builds them).  Raises PlanError when the wanted state
+    must not be reached (a non-bridge under NAME, IPv6 below MTU 1280).
+
+    REPAIR_ONLY is "ensure present, add and repair only" (the reconcile
+    command): the bridge is created, set up and set to MTU, missing addresses
+    are added, and nothing is ever deleted or taken down.  STATE, UP and
+    EXCLUSIVE are then ignored.  A wanted address whose IP the bridge already
+    holds with another prefix length is not replaced but listed in
+    ``conflicts``; the playbook's run (which may delete) resolves it.
     """
+    if repair_only:
+        state, up, exclusive = "present", True, False
     check_link_identity(name, link)
     if link is not None and link["kind"] != "bridge":
         what = describe_kind(link["kind"])
@@ -368,11 +330,13 @@ def plan(name, link, addrs, state="present", mtu=None, up=True, addresses=(), ex
 
     if state == "absent":
         if link is None:
-            return {"commands": [], "added": [], "removed": [], "before": before, "after": before}
+            return {"commands": [], "added": [], "removed": [], "conflicts": [],
+                    "before": before, "after": before}
         return {
             "commands": ["link del dev %s" % name],
             "added": [],
             "removed": [a["cidr"] for a in current],
+            "conflicts": [],
             "before": before,
             "after": managed_state(name, None, []),
         }
@@ -417,11 +381,19 @@ def plan(name, link, addrs, state="present", mtu=None, up=True, addresses=(), ex
 
     # --- addresses ----------------------------------------------------------
     to_add = [i for i in addresses if _key(i) not in current_keys]
-    # Same IP with another prefix is a different address and gets replaced,
-    # exclusive or not; with exclusive everything unlisted goes.
-    to_remove = [a for a in current
-                 if _key(a["iface"]) not in wanted_keys
-                 and (exclusive or a["iface"].ip in wanted_ips)]
+    conflicts = []
+    if repair_only:
+        held = dict((a["iface"].ip, a["iface"]) for a in current)
+        conflicts = ["%s holds %s, not %s; left alone (repair only)" % (name, held[i.ip], i)
+                     for i in to_add if i.ip in held]
+        to_add = [i for i in to_add if i.ip not in held]
+        to_remove = []
+    else:
+        # Same IP with another prefix is a different address and gets
+        # replaced, exclusive or not; with exclusive everything unlisted goes.
+        to_remove = [a for a in current
+                     if _key(a["iface"]) not in wanted_keys
+                     and (exclusive or a["iface"].ip in wanted_ips)]
     # Secondaries first: deleting a primary may take its secondaries along.
     to_remove.sort(key=lambda a: 0 if a["secondary"] else 1)
     removed_ifaces = [a["iface"] for a in to_remove]
@@ -486,8 +458,9 @@ def plan(name, link, addrs, state="present", mtu=None, up=True, addresses=(), ex
     return {
         "commands": commands,
         "added": [str(i) for i in early + late if _key(i) not in original_keys],
-        "removed": [str(i) for i in removed_ifaces]
-                   + [a["cidr"] for a in flushed if _key(a["iface"]) not in final_keys],
+        "removed": ([str(i) for i in removed_ifaces]
+                    + [a["cidr"] for a in flushed if _key(a["iface"]) not in final_keys]),
+        "conflicts": conflicts,
         "before": before,
         "after": after,
     }
@@ -501,59 +474,3 @@ def mismatches(expected, actual):
             problems.append("%s: expected %r, the kernel reports %r"
                             % (key, expected.get(key), actual.get(key)))
     return problems
-
-
-# --------------------------------------------------------------------------
-# errors from ip -batch
-
-
-_HINTS = (
-    ("Operation not permitted",
-     "changing links needs CAP_NET_ADMIN; run the task with become: true"),
-    ("Unknown device type",
-     "the kernel has no bridge support; load the bridge module (modprobe bridge)"),
-    ("Cannot find device",
-     "the link disappeared while the batch ran (changed concurrently?)"),
-    ("address already assigned",
-     "the address appeared while the batch ran (changed concurrently?)"),
-    ("address not found",
-     "the address was already gone (changed concurrently?)"),
-    ("cannot assign requested address",
-     "the address was already gone (changed concurrently?)"),
-    ("File exists",
-     "a link or address with that name already exists (changed concurrently?)"),
-)
-
-
-def explain(command, message):
-    """A hint for a failed batch line, or None."""
-    words = command.split()
-    if len(words) > 2 and words[0] == "addr" and words[1] in ("add", "replace") and ":" in words[2]:
-        if "Permission denied" in message or "IPv6 is disabled" in message:
-            return ("IPv6 is disabled on this link: check the sysctls net.ipv6.conf.%s.disable_ipv6 "
-                    "and net.ipv6.conf.default.disable_ipv6" % words[-1])
-        if "Invalid argument" in message:
-            return "IPv6 is not available on this link (MTU below 1280 or IPv6 disabled)"
-    lowered = message.lower()
-    for needle, hint in _HINTS:
-        if needle.lower() in lowered:
-            return hint
-    return None
-
-
-def describe_batch_failure(commands, batch):
-    """``(message, failures)`` for a failed ``ip -batch`` run (an
-    ip_command.BatchResult); FAILURES is a list of dicts ``line``,
-    ``command``, ``error``, ``hint`` (hint may be None)."""
-    failures = []
-    parts = []
-    for number in sorted(batch.errors):
-        command = commands[number - 1] if 0 < number <= len(commands) else "?"
-        error = batch.errors[number]
-        hint = explain(command, error)
-        failures.append({"line": number, "command": command, "error": error, "hint": hint})
-        parts.append("'%s' failed: %s%s" % (command, error, " (%s)" % hint if hint else ""))
-    if not parts:
-        detail = "; ".join(batch.unattributed) or (batch.err or "").strip() or "no error output"
-        return "ip -batch failed: %s" % detail, failures
-    return "ip -batch failed: " + "; ".join(parts), failures

@@ -2,9 +2,11 @@
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Pure logic behind ``podnet.hostgw.netfilter``: no I/O happens here.
+"""The collection's forwarding and masquerade rules: the wanted rule set and
+how it compares with what nft / iptables list.  Pure logic, no I/O
+(netfilter_host.py runs the tools, chooses the backend and plans a run).
 
-* validation of the parameters (every bad value named);
+* validation of the parameters (every bad value named, one sentence each);
 * the wanted rules, rendered for nftables (one ``inet`` table of the
   collection's own) and for iptables (own chains in ``filter`` and ``nat``
   plus one jump rule each from ``FORWARD`` / ``POSTROUTING``);
@@ -41,16 +43,13 @@ iptables 1.8.9 nft and legacy):
 * Listing with ``iptables -S`` does not create tables (iptables-nft).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ipaddress
 import json
 import re
 import shlex
 
-from ._hostgw import names
+from . import names
+from .errors import Problems
 
 DEFAULT_NAME = "podnet_hostgw"
 
@@ -126,85 +125,81 @@ def validate_name(name):
     return names.netfilter_name_problems(name)
 
 
+_NOT_POD_NETWORKS = (("is_loopback", "loopback"), ("is_multicast", "multicast"),
+                     ("is_link_local", "link-local"), ("is_unspecified", "unspecified"))
+
+
 def parse_cidr(index, value):
-    """``(network, error)`` for one cluster_cidrs entry."""
+    """``(network, problem)`` for one cluster_cidrs entry: the one prefix
+    parser (names.parse_prefix, with its "did you mean" hint), then what a pod
+    network cannot be."""
     where = "cluster_cidrs[%d]" % index
-    if not isinstance(value, str):
-        return None, "%s: %r is not a string" % (where, value)
-    text = value.strip()
-    if "/" not in text:
-        try:
-            ipaddress.ip_address(text)
-        except ValueError:
-            return None, "%s: %r is not an IPv4 or IPv6 network" % (where, value)
-        return None, ("%s: %r has no prefix length; write the network as ADDRESS/LENGTH"
-                      % (where, value))
-    try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        try:
-            loose = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            return None, "%s: %r is not an IPv4 or IPv6 network" % (where, value)
-        return None, "%s: %s has host bits set; did you mean %s?" % (where, value, loose)
+    _version, canonical, bad = names.parse_prefix(value, bare_host=False)
+    if bad:
+        return None, names.problem(where, value, bad)
+    net = ipaddress.ip_network(canonical)
     if net.prefixlen == 0:
-        return None, ("%s: %s is every address; a cluster CIDR must be the pod network only"
-                      % (where, value))
-    for attr, what in (("is_loopback", "loopback"), ("is_multicast", "multicast"),
-                       ("is_link_local", "link-local"), ("is_unspecified", "unspecified")):
+        return None, names.problem(where, value, "is every address; a cluster CIDR must be the "
+                                                 "pod network only")
+    for attr, what in _NOT_POD_NETWORKS:
         if getattr(net, attr):
-            return None, "%s: %s is a %s network, not a pod network" % (where, value, what)
+            return None, names.problem(where, value, "is a %s network, not a pod network" % what)
     return net, None
 
 
+def _overlap_problems(nets):
+    """One sentence per entry that repeats or overlaps an earlier one."""
+    out = []
+    for i, net, raw in nets:
+        for j, other, _raw in nets:
+            if j >= i or other.version != net.version:
+                continue
+            where = "cluster_cidrs[%d]" % i
+            if other == net:
+                out.append(names.problem(where, raw, "is listed twice (also cluster_cidrs[%d])" % j))
+            elif net.subnet_of(other):
+                out.append(names.problem(where, raw, "is inside cluster_cidrs[%d] %s" % (j, other)))
+            elif other.subnet_of(net):
+                out.append(names.problem(where, raw, "contains cluster_cidrs[%d] %s" % (j, other)))
+            else:
+                continue
+            break           # one overlap per entry is enough to name it
+    return out
+
+
 def validate(params):
-    """``(Config or None, [errors])`` from the module's parameters."""
-    errors = []
+    """``(Config or None, Problems)`` from the module's parameters."""
+    problems = Problems()
     name = params.get("name")
-    errors.extend(validate_name(name))
+    problems.extend(validate_name(name))
     state = params.get("state") or "present"
     raw = params.get("cluster_cidrs")
     if raw is None:
         raw = []
     if not isinstance(raw, list):
-        errors.append("cluster_cidrs must be a list, got %r" % (raw,))
+        problems.append(names.problem("cluster_cidrs", raw, "is not a list"))
         raw = []
     nets = []
     for i, value in enumerate(raw):
-        net, err = parse_cidr(i, value)
-        if err:
-            errors.append(err)
+        net, bad = parse_cidr(i, value)
+        if bad:
+            problems.append(bad)
         else:
-            nets.append((i, net))
-    for i, net in nets:
-        for j, other in nets:
-            if j >= i or other.version != net.version:
-                continue
-            if other == net:
-                errors.append("cluster_cidrs[%d]: %s is listed twice (also cluster_cidrs[%d])"
-                              % (i, net, j))
-            elif net.subnet_of(other):
-                errors.append("cluster_cidrs[%d]: %s is inside cluster_cidrs[%d] %s"
-                              % (i, net, j, other))
-            elif other.subnet_of(net):
-                errors.append("cluster_cidrs[%d]: %s contains cluster_cidrs[%d] %s"
-                              % (i, net, j, other))
-            else:
-                continue
-            break           # one overlap per entry is enough to name it
+            nets.append((i, net, value))
+    problems.extend(_overlap_problems(nets))
     forward = bool(params.get("forward", True))
     masquerade = bool(params.get("masquerade", True))
     if state == "present":
         if not raw:
-            errors.append("cluster_cidrs is required with state=present (the pod network, "
-                          "for example [192.168.0.0/16])")
+            problems.append("cluster_cidrs is required with state=present (the pod network, "
+                            "for example [192.168.0.0/16])")
         if not forward and not masquerade:
-            errors.append("forward and masquerade are both false: nothing to manage; use "
-                          "state=absent to remove the rules")
-    if errors:
-        return None, errors
-    return Config(name=name, cidrs=[n for _i, n in nets], forward=forward,
-                  masquerade=masquerade, state=state), []
+            problems.append("forward and masquerade are both false: nothing to manage; use "
+                            "state=absent to remove the rules")
+    if problems:
+        return None, problems
+    return Config(name=name, cidrs=[n for _i, n, _raw in nets], forward=forward,
+                  masquerade=masquerade, state=state), problems
 
 
 # --------------------------------------------------------------------------
