@@ -74,7 +74,7 @@ def box_content(host, form):
     """The box's sections: underlay addresses (after the interface's name),
     bridge lines, route rows."""
     underlay = [ip for _, ip in host["addresses"]]
-    bridge = ["%s  gw %s" % (subnet, gw) for _, subnet, gw in host["subnets"]]
+    bridge = ["%s gw %s" % (subnet, gw) for _, subnet, gw in host["subnets"]]
     return underlay, bridge, tm.route_rows(host, form)
 
 
