@@ -15,7 +15,8 @@ from tests.integration.labkit import Lab, recap
 pytestmark = pytest.mark.integration
 
 SVG = "{http://www.w3.org/2000/svg}"
-GREEN, RED = "#2e7d32", "#c62828"
+GREEN = "#2e7d32"
+RED = "#c62828"
 HOSTS = {"host1": ("10.168.0.1", "192.168.0.0/24"), "host2": ("10.168.0.2", "192.168.1.0/24"),
          "host3": ("10.168.0.3", "192.168.2.0/24")}
 

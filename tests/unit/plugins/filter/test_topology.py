@@ -19,7 +19,9 @@ from ansible_collections.podnet.hostgw.plugins.plugin_utils import topology_svg
 from tests.conftest import REPO
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
-GREEN, RED, GREY = topology_svg.COLOUR[tm.REACHED], topology_svg.COLOUR[tm.FAILED], topology_svg.COLOUR[tm.UNTESTED]
+GREEN = topology_svg.COLOUR[tm.REACHED]
+RED = topology_svg.COLOUR[tm.FAILED]
+GREY = topology_svg.COLOUR[tm.UNTESTED]
 
 
 def node_info(addr, addr6=None):
