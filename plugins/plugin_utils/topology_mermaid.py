@@ -52,10 +52,10 @@ def node_label(topo, host):
 
 
 def node_state(host):
-    c = tm.counts(host["routes"])
+    c = host["counts"]
     if c[tm.FAILED]:
         return tm.FAILED
-    return tm.REACHED if host["routes"] and not c[tm.UNTESTED] else tm.UNTESTED
+    return tm.REACHED if c[tm.REACHED] and not c[tm.UNTESTED] else tm.UNTESTED
 
 
 def mermaid(topo):

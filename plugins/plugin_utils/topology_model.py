@@ -76,56 +76,105 @@ def _family(prefix):
     return 6 if ":" in prefix else 4
 
 
-def _state(ping, dest):
-    """A ping counts only if it went to the test address of DEST as planned
-    now: results of an older topology leave the route untested."""
-    if ping is None or ping.get("ip") != cluster.test_address(dest):
-        return UNTESTED
-    return REACHED if ping.get("reached") else FAILED
+def _host(node):
+    return {
+        "name": node["name"],
+        "interface": node["interface"] or "",
+        "bridge": node["bridge"],
+        "addresses": [(v, node["node_ip" + cluster.SUFFIX[v]]) for v in cluster.FAMILIES
+                      if node["node_ip" + cluster.SUFFIX[v]]],
+        "subnets": [(v, node["pod_subnet" + cluster.SUFFIX[v]], node["gateway" + cluster.SUFFIX[v]].split("/")[0])
+                    for v in cluster.FAMILIES if node["pod_subnet" + cluster.SUFFIX[v]]],
+    }
+
+
+class _Routes:
+    """The plan's routes and what verify.yml saw of them.  A ping counts
+    only if it went to the test address the plan gives its peer now: results
+    of an older topology leave the route untested."""
+
+    def __init__(self, plan_routes, pings):
+        self.plan_routes = plan_routes
+        self.by_peer = dict(((r["owner"], _family(r["dest"])), r) for r in plan_routes)
+        self.test_ip = dict((r["dest"], cluster.test_address(r["dest"])) for r in plan_routes)
+        self.own = {}
+        for r in plan_routes:
+            self.own[r["owner"]] = self.own.get(r["owner"], 0) + 1
+        self.pings = pings
+        self.pings_from = {}
+        for key, ping in pings.items():
+            self.pings_from.setdefault(key[0], []).append(ping)
+
+    def state(self, ping, dest):
+        if ping is None or ping.get("ip") != self.test_ip[dest]:
+            return UNTESTED
+        return REACHED if ping.get("reached") else FAILED
+
+    def route(self, host, r, state):
+        return {"holder": host["name"], "peer": r["owner"], "family": _family(r["dest"]), "dest": r["dest"],
+                "via": r["via"], "dev": host["interface"], "state": state}
+
+    def every(self, host):
+        """HOST's routes, each with its state."""
+        out = []
+        for r in self.plan_routes:
+            if r["owner"] != host["name"]:
+                family = _family(r["dest"])
+                out.append(self.route(host, r, self.state(self.pings.get((host["name"], r["owner"], family)),
+                                                          r["dest"])))
+        return out
+
+    def tally(self, host):
+        """({state: count}, failed routes) of HOST's routes, at the cost of
+        its pings, not of its routes: the summary form of thousands of hosts
+        never lists N*N routes."""
+        total = len(self.plan_routes) - self.own.get(host["name"], 0)
+        tally, failed = dict((s, 0) for s in STATES), []
+        for ping in self.pings_from.get(host["name"], []):
+            r = self.by_peer.get((ping["to"], int(ping["family"])))
+            if r is None or r["owner"] == host["name"]:
+                continue
+            state = self.state(ping, r["dest"])
+            tally[state] += 1
+            if state == FAILED:
+                failed.append(self.route(host, r, state))
+        tally[UNTESTED] = total - tally[REACHED] - tally[FAILED]
+        failed.sort(key=lambda x: (x["family"], natural(x["peer"])))
+        return tally, failed
 
 
 def build(plan, results=None):
-    """The topology: ``{cluster, hosts: [...], routes: [...], form, families,
-    results_time, tested}``; hosts in name order, each with its routes."""
+    """The topology: ``{cidrs, bridge, hosts, routes, route_count, form,
+    families, tested, results_time}``; hosts in natural name order, each with
+    ``counts`` ({state: n}) and ``routes``: all of them, but in the summary
+    form only the failed ones (``routes`` of the topology is then empty)."""
     try:
-        nodes, plan_routes, settings = plan["nodes"], plan["routes"], plan["cluster"]
-        names = sorted(nodes, key=natural)
-        pings = _pings(results)
+        nodes, settings = plan["nodes"], plan["cluster"]
+        known = _Routes(plan["routes"], _pings(results))
+        form = form_for(len(nodes))
         hosts, routes = [], []
-        for name in names:
-            node = nodes[name]
-            host = {
-                "name": name,
-                "interface": node["interface"] or "",
-                "bridge": node["bridge"],
-                "addresses": [(v, node["node_ip" + cluster.SUFFIX[v]]) for v in cluster.FAMILIES
-                              if node["node_ip" + cluster.SUFFIX[v]]],
-                "subnets": [(v, node["pod_subnet" + cluster.SUFFIX[v]],
-                             node["gateway" + cluster.SUFFIX[v]].split("/")[0])
-                            for v in cluster.FAMILIES if node["pod_subnet" + cluster.SUFFIX[v]]],
-                "routes": [],
-            }
-            for r in plan_routes:
-                if r["owner"] == name:
-                    continue
-                family = _family(r["dest"])
-                route = {"holder": name, "peer": r["owner"], "family": family, "dest": r["dest"],
-                         "via": r["via"], "dev": host["interface"],
-                         "state": _state(pings.get((name, r["owner"], family)), r["dest"])}
-                host["routes"].append(route)
-                routes.append(route)
+        for name in sorted(nodes, key=natural):
+            host = _host(dict(nodes[name], name=name))
+            if form == "summary":
+                host["counts"], host["routes"] = known.tally(host)
+            else:
+                host["routes"] = known.every(host)
+                host["counts"] = counts(host["routes"])
+                routes += host["routes"]
             hosts.append(host)
         cidrs = [c for c in (settings["cluster_cidr"], settings["cluster_cidr_v6"]) if c]
-    except (KeyError, TypeError, AttributeError) as exc:
+        families = sorted({_family(r["dest"]) for r in plan["routes"]})
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise TopologyError("expected the cluster plan (hostgw_plan): %s" % exc)
     return {
         "cidrs": cidrs,
         "bridge": settings["bridge"],
         "hosts": hosts,
         "routes": routes,
-        "form": form_for(len(hosts)),
-        "families": sorted({r["family"] for r in routes} | {v for h in hosts for v, _, _ in h["subnets"]}),
-        "tested": bool(pings),
+        "route_count": sum(sum(h["counts"].values()) for h in hosts),
+        "form": form,
+        "families": families,
+        "tested": bool(known.pings),
         "results_time": (results or {}).get("time") or "",
     }
 
@@ -148,10 +197,10 @@ def route_rows(host, form):
     routes (summary form; state and route are None on the other lines)."""
     if form != "summary":
         return [(route_text(r), r["state"], r) for r in host["routes"]]
-    c = counts(host["routes"])
+    c = host["counts"]
     rows = [("%d routes: %d reached, %d failed, %d untested" % (
-        len(host["routes"]), c[REACHED], c[FAILED], c[UNTESTED]), None, None)]
-    failed = [r for r in host["routes"] if r["state"] == FAILED]
+        sum(c.values()), c[REACHED], c[FAILED], c[UNTESTED]), None, None)]
+    failed = host["routes"]
     rows += [(route_text(r), FAILED, r) for r in failed[:SUMMARY_LINES]]
     if len(failed) > SUMMARY_LINES:
         rows.append(("... and %d more failed" % (len(failed) - SUMMARY_LINES), None, None))

@@ -31,7 +31,7 @@ CHAR = 0.602  # advance of a monospace glyph, in ems
 LINE = 16
 PAD = 10
 MARK = 14  # the reachability mark before a route line
-GAP = 90  # least distance between two boxes in the full form
+GAP = 110  # least distance between two boxes in the full form
 GRID_GAP = 24
 MARGIN = 24
 NAME_MAX = 40
@@ -128,6 +128,8 @@ def draw_box(host, form, x, y, w, h):
                    % (x + PAD + 8, cy + LINE * (i + 2), INK, text(line)))
     cy += bh + 8 + 10
     out.append('<text x="%.1f" y="%.1f" font-size="11" fill="%s">routes</text>' % (x + PAD, cy, MUTED))
+    if form == "summary":
+        out += tally_bar(host["counts"], x + PAD + width_of(8), cy - 8, w - 2 * PAD - width_of(8))
     for line, state, route in rows:
         cy += LINE
         if route is None:
@@ -137,6 +139,19 @@ def draw_box(host, form, x, y, w, h):
                    + '<rect x="%.1f" y="%.1f" width="8" height="8" rx="1.5" fill="%s"/>'
                    % (x + PAD, cy - 8, COLOUR[state])
                    + '<text x="%.1f" y="%.1f" fill="%s">%s</text></g>' % (x + PAD + MARK, cy, INK, text(line)))
+    out.append("</g>")
+    return out
+
+
+def tally_bar(counts, x, y, width):
+    """A bar split by reachability, for the summary form's boxes."""
+    total = sum(counts.values()) or 1
+    out = ['<g class="tally">']
+    for state in tm.STATES:
+        part = width * counts[state] / total
+        if part > 0:
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="8" fill="%s"/>' % (x, y, part, COLOUR[state]))
+            x += part
     out.append("</g>")
     return out
 
@@ -181,12 +196,16 @@ def grid(count, w, h):
 # arrows
 
 
-def _border(cx, cy, dx, dy, w, h, margin=4.0):
-    """Where the ray from a box's centre along (dx, dy) leaves the box."""
-    tx = (w / 2 + margin) / abs(dx) if abs(dx) > 1e-9 else math.inf
-    ty = (h / 2 + margin) / abs(dy) if abs(dy) > 1e-9 else math.inf
-    t = min(tx, ty)
-    return cx + dx * t, cy + dy * t
+def _exit(box, px, py, dx, dy, margin):
+    """Where the ray from (PX, PY), inside BOX (its centre), along (DX, DY)
+    leaves the box grown by MARGIN."""
+    cx, cy, hw, hh = box
+    t = math.inf
+    if abs(dx) > 1e-9:
+        t = min(t, (cx + math.copysign(hw + margin, dx) - px) / dx)
+    if abs(dy) > 1e-9:
+        t = min(t, (cy + math.copysign(hh + margin, dy) - py) / dy)
+    return px + dx * t, py + dy * t
 
 
 def arrow(route, a, b, w, h, width):
@@ -200,8 +219,8 @@ def arrow(route, a, b, w, h, width):
     lane = bend * 0.6
     # Leave and reach the boxes off-centre, on the left lane, so that the two
     # arrowheads of a pair do not meet.
-    sx, sy = _border(ax + nx * lane, ay + ny * lane, dx, dy, w, h)
-    ex, ey = _border(bx + nx * lane, by + ny * lane, -dx, -dy, w, h, margin=6.0)
+    sx, sy = _exit((ax, ay, w / 2, h / 2), ax + nx * lane, ay + ny * lane, dx, dy, 4.0)
+    ex, ey = _exit((bx, by, w / 2, h / 2), bx + nx * lane, by + ny * lane, -dx, -dy, 6.0)
     mx, my = (sx + ex) / 2 + nx * bend, (sy + ey) / 2 + ny * bend
     dash = ' stroke-dasharray="7 4"' if route["family"] == 6 else ""
     return ('<path class="route" %s d="M%.1f %.1fQ%.1f %.1f %.1f %.1f" fill="none" stroke="%s" '
@@ -226,7 +245,7 @@ def markers():
 
 def header(topo):
     n = len(topo["hosts"])
-    routes = len(topo["routes"])
+    routes = topo["route_count"]
     return ["podnet.hostgw: host-gw pod network",
             "cluster %s \u00b7 %d host%s \u00b7 %d route%s \u00b7 bridge %s" % (
                 " + ".join(topo["cidrs"]) or "-", n, "" if n == 1 else "s", routes, "" if routes == 1 else "s",
@@ -241,12 +260,13 @@ def legend_lines(topo):
     if topo["form"] == "full":
         lines += [("family", v, "%s route" % _fam_label(v)) for v in topo["families"]]
         lines.append(("note", None, "arrow A \u2192 B: A routes B's pod subnet via B's node IP"))
-    else:
+    elif topo["form"] == "table":
         lines.append(("note", None, "%d hosts: each lists its routes (arrows drawn up to %d hosts)"
                       % (len(topo["hosts"]), tm.FULL_MAX_HOSTS)))
-    if topo["form"] == "summary":
-        lines.append(("note", None, "over %d hosts: route counts and failed routes only (all routes: hosts/*.routes)"
-                      % tm.TABLE_MAX_HOSTS))
+    else:
+        lines.append(("note", None, "%d hosts: each counts its routes and lists the failed ones (all listed up to "
+                      "%d hosts; every route: render.yml's hosts/<host>.routes)" % (len(topo["hosts"]),
+                                                                                   tm.TABLE_MAX_HOSTS)))
     if topo["tested"]:
         lines.append(("note", None, "reachability: verify.yml%s" % (
             " at " + topo["results_time"] if topo["results_time"] else "")))
@@ -285,8 +305,6 @@ def svg(topo):
     hosts, form = topo["hosts"], topo["form"]
     w, h = box_size(hosts, form)
     corners = ring(len(hosts), w, h) if form == "full" else grid(len(hosts), w, h)
-    if not corners:
-        corners = []
     min_x = min([c[0] for c in corners] + [0.0])
     min_y = min([c[1] for c in corners] + [0.0])
     head = header(topo)

@@ -156,6 +156,9 @@ def test_beyond_fifty_hosts_boxes_count_routes_and_list_only_failed_ones():
     shown = texts(root)
     assert "59 routes: 58 reached, 1 failed, 0 untested" in shown
     assert shown.count("59 routes: 59 reached, 0 failed, 0 untested") == 59
+    bars = [g for g in root.iter(SVG_NS + "g") if g.get("class") == "tally"]
+    assert len(bars) == 60
+    assert [r.get("fill") for r in bars[0]] == [GREEN, RED]
     assert len(svg) < 200000
 
 
@@ -320,3 +323,27 @@ def test_the_documented_thresholds_are_the_code_s():
         assert "From %d hosts on" % (tm.FULL_MAX_HOSTS + 1) in doc or \
             "From %d to %d hosts" % (tm.FULL_MAX_HOSTS + 1, tm.TABLE_MAX_HOSTS) in doc
         assert "beyond %d hosts" % tm.TABLE_MAX_HOSTS in doc.lower()
+
+
+def test_thousands_of_hosts_cost_their_hosts_not_their_routes():
+    count = 3000
+    nodes, routes = {}, []
+    for i in range(count):
+        name = "n%d" % i
+        subnet = "10.%d.%d.0/24" % (64 + i // 256, i % 256)
+        nodes[name] = {"name": name, "node_ip": "172.16.%d.%d" % (i // 250, i % 250 + 1), "node_ip_v6": "",
+                       "interface": "eth0", "bridge": "cni0", "pod_subnet": subnet,
+                       "gateway": subnet.replace(".0/24", ".1/24"), "pod_subnet_v6": "", "gateway_v6": ""}
+        routes.append({"owner": name, "dest": subnet, "via": nodes[name]["node_ip"]})
+    plan = {"cluster": {"cluster_cidr": "10.64.0.0/10", "cluster_cidr_v6": "", "bridge": "cni0"},
+            "nodes": nodes, "routes": routes, "complete": True}
+    results = {"kind": tm.RESULTS_KIND, "time": "", "pings": [
+        {"from": "n1", "to": "n2", "family": 4, "ip": "10.64.2.254", "reached": False}]}
+    topo = tm.build(plan, results)
+    assert topo["routes"] == [] and topo["route_count"] == count * (count - 1)
+    assert topo["hosts"][1]["counts"] == {"reached": 0, "failed": 1, "untested": count - 2}
+    svg = f.hostgw_topology_svg(plan, results)
+    assert len(svg) < count * 2500
+    root = parse(svg)
+    assert pairs(route_lines(root)) == [("n1", "n2", "4")]
+    assert len(f.hostgw_topology_mermaid(plan, results)) < count * 500
