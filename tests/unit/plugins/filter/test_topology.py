@@ -347,3 +347,28 @@ def test_thousands_of_hosts_cost_their_hosts_not_their_routes():
     root = parse(svg)
     assert pairs(route_lines(root)) == [("n1", "n2", "4")]
     assert len(f.hostgw_topology_mermaid(plan, results)) < count * 500
+
+
+@pytest.mark.parametrize("count,dual", [(1, False), (2, True), (3, True), (5, False), (12, True), (13, False),
+                                        (55, False)])
+def test_boxes_do_not_overlap_and_hold_their_text(count, dual):
+    plan = make_plan(["host%d" % i for i in range(1, count + 1)], dual=dual)
+    root = parse(f.hostgw_topology_svg(plan, results_for(plan, failed={("host1", "host2")})))
+    width, height = float(root.get("width")), float(root.get("height"))
+    boxes = []
+    for g in root.iter(SVG_NS + "g"):
+        if g.get("class") != "host":
+            continue
+        rect = g.find(SVG_NS + "rect")
+        x, y, w, h = (float(rect.get(k)) for k in ("x", "y", "width", "height"))
+        assert 0 <= x and x + w <= width and 0 <= y and y + h <= height
+        for t in g.iter(SVG_NS + "text"):
+            size = float(t.get("font-size") or topology_svg.SIZE)
+            tx, ty = float(t.get("x")), float(t.get("y"))
+            assert x < tx and tx + topology_svg.width_of(len(t.text), size) <= x + w, t.text
+            assert y + size <= ty <= y + h - 2, t.text
+        boxes.append((x, y, w, h))
+    assert len(boxes) == count
+    for i, (x1, y1, w1, h1) in enumerate(boxes):
+        for x2, y2, w2, h2 in boxes[i + 1:]:
+            assert x1 + w1 <= x2 or x2 + w2 <= x1 or y1 + h1 <= y2 or y2 + h2 <= y1
