@@ -171,7 +171,7 @@ def ring(count, w, h):
     if count == 1:
         return [(0.0, 0.0)]
     if count == 2:
-        return [(0.0, 0.0), (w + 2.5 * GAP, 0.0)]
+        return [(0.0, 0.0), (w + 1.8 * GAP, 0.0)]
     sx, sy = w + GAP, h + GAP
     unit = []
     for i in range(count):
