@@ -8,9 +8,11 @@ daemon whose routes the collection must leave alone.
 """
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -46,6 +48,26 @@ def base_inventory(lab):
 
 def nodes(inv):
     return inv["all"]["children"]["hostgw_nodes"]
+
+
+def written_files(top):
+    """{path: mode and content digest} of every file under TOP (a lab host's
+    overlays: what the host wrote under its /etc, /var/lib, /opt, /usr/local);
+    deletions of the real machine's files show as overlay whiteouts."""
+    found = {}
+    for d, _, files in os.walk(top):
+        for f in files:
+            path = os.path.join(d, f)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as fh:
+                    what = "file " + hashlib.sha256(fh.read()).hexdigest()[:16]
+            elif stat.S_ISLNK(st.st_mode):
+                what = "link to " + os.readlink(path)
+            else:
+                what = "special"
+            found[os.path.relpath(path, STATE_ROOT)] = "%o %s" % (st.st_mode, what)
+    return found
 
 
 class Lab:
@@ -98,9 +120,7 @@ class Lab:
                 "nft": self.on(host, "nft", "list", "ruleset").stdout,
                 "forward": self.on(host, "cat", "/proc/sys/net/ipv4/ip_forward",
                                    "/proc/sys/net/ipv6/conf/all/forwarding").stdout,
-                "files": sorted(os.path.relpath(os.path.join(d, f), STATE_ROOT)
-                                for d, _, files in os.walk(os.path.join(STATE_ROOT, self.lab, host))
-                                for f in files),
+                "files": written_files(os.path.join(STATE_ROOT, self.lab, host)),
             }
         return snap
 
