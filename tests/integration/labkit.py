@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -138,27 +139,19 @@ class Lab:
         """ansible-playbook PLAYBOOK against inventory INV (a path or a dict)."""
         return self._ansible("ansible-playbook", inv, [playbook] + list(extra))
 
-    def sites_at_once(self, inv, count, *extra, timeout=900, playbook="site.yml"):
-        """COUNT runs of PLAYBOOK started together; their CompletedProcesses.
-        A run still going after TIMEOUT seconds is killed (by its PID) and
-        the test fails."""
+    def start_site(self, inv, *extra, playbook="site.yml"):
+        """ansible-playbook PLAYBOOK started in the background (its own
+        session); finish it with finish_sites()."""
         argv, env = self._argv_env("ansible-playbook", inv, [playbook] + list(extra))
-        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env=env, cwd=REPO, start_new_session=True) for _ in range(count)]
-        deadline = time.monotonic() + timeout
-        done = []
-        try:
-            for proc in procs:
-                out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
-                done.append(subprocess.CompletedProcess(argv, proc.returncode, out, err))
-        except subprocess.TimeoutExpired:
-            raise AssertionError("%d runs of %s at once did not end within %d s" % (count, playbook, timeout))
-        finally:
-            for proc in procs:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, 9)  # its own session: the run and its workers
-                    proc.wait()
-        return done
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, cwd=REPO, start_new_session=True)
+        proc.argv = argv
+        return proc
+
+    def sites_at_once(self, inv, count, *extra, timeout=900, playbook="site.yml"):
+        """COUNT runs of PLAYBOOK started together; their CompletedProcesses."""
+        return finish_sites([self.start_site(inv, *extra, playbook=playbook) for _ in range(count)],
+                            timeout)
 
     def adhoc(self, *args):
         """An ad-hoc ``ansible`` command against the lab's own inventory (JSON results)."""
@@ -188,6 +181,26 @@ def recap(proc):
     return dict((host, int(changed)) for host, changed, _, _ in rows)
 
 
+
+
+def finish_sites(procs, timeout):
+    """Wait for runs from Lab.start_site(); their CompletedProcesses.  Runs
+    still going after TIMEOUT seconds are killed (their own process groups)
+    and the test fails."""
+    deadline = time.monotonic() + timeout
+    done = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+            done.append(subprocess.CompletedProcess(proc.argv, proc.returncode, out, err))
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%d playbook runs did not end within %d s" % (len(procs), timeout))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+    return done
 
 
 def warnings(proc):
