@@ -25,7 +25,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Debian packages the lab and the modules need: command -> package.
 SYSTEM_DEPS := ip:iproute2 ping:iputils-ping nsenter:util-linux unshare:util-linux \
                mount:mount nft:nftables iptables:iptables \
-               /usr/lib/cni/bridge:containernetworking-plugins
+               /usr/lib/cni/bridge:containernetworking-plugins bird:bird2
 
 .PHONY: help deps venv demo demo-down demo-shell lint unit integration molecule test bench clean
 

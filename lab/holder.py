@@ -3,8 +3,8 @@
 Started by hostgw_lab.py as
 ``ip netns exec NS unshare --mount --uts --propagation private --fork -- python3 holder.py ...``
 so it already sits in the host's network namespace and in fresh, private mount
-and UTS namespaces.  It makes /etc, /var/lib and /opt copy-on-write overlays
-(changes stay in the lab's state directory), mounts a tmpfs on /run, sets the
+and UTS namespaces.  It makes /etc, /var/lib, /opt and /usr/local copy-on-write
+overlays (changes stay in the lab's state directory), mounts a tmpfs on /run, sets the
 hostname, /etc/hosts and resolv.conf, writes its PID file (the readiness
 signal) and sleeps until it is told to stop.
 """
@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 
-OVERLAID = ("/etc", "/var/lib", "/opt")
+OVERLAID = ("/etc", "/var/lib", "/opt", "/usr/local")
 MARKER = "podnet-hostgw-lab-holder"
 
 

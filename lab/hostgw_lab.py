@@ -11,7 +11,9 @@ plugin does it.
 
 Everything the lab makes is recorded in ``/run/podnet-hostgw-lab/<lab>/state.json``
 as it is made, and ``down`` removes exactly that: no address, route or link is
-ever added to the root network namespace.
+ever added to the root network namespace.  Daemons a test runs on a lab host
+(``start_daemon``, e.g. BIRD) are recorded there too, so ``down`` ends them
+even when the test that started them died.
 
     hostgw_lab.py up      -i INVENTORY   build hosts and the switch
     hostgw_lab.py attach  -i INVENTORY   wire the containers to cni0 (after site.yml)
@@ -235,6 +237,111 @@ def holder_alive(pid):
     return HOLDER_MARKER.encode() in argv
 
 
+def write_host_file(state, host, path, text):
+    """Write TEXT to PATH as lab host HOST sees it (its own /etc, /run, ...)."""
+    run(enter(state, host) + ["mkdir", "-p", "--", os.path.dirname(path)])
+    run(enter(state, host) + ["tee", "--", path], data=text)
+
+
+# --------------------------------------------------------------------------
+# daemons started on lab hosts (by tests): recorded, so 'down' ends them
+
+
+def _netns_inode(path):
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def daemon_alive(daemon):
+    """True when DAEMON's recorded PID is still that daemon: the same command
+    line, in the lab host's network namespace (so a reused PID is never hit)."""
+    pid = daemon["pid"]
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            argv = fh.read().split(b"\0")[:-1]
+    except OSError:
+        return False
+    if [a.decode("utf-8", "replace") for a in argv] != daemon["argv"]:
+        return False
+    own = _netns_inode(os.path.join("/run/netns", daemon["netns"]))
+    return own is not None and own == _netns_inode("/proc/%d/ns/net" % pid)
+
+
+def start_daemon(state, host, name, argv):
+    """Run ARGV, a daemon that stays in the foreground, on lab host HOST
+    (through enter(): the host's network, mount and UTS namespaces), logging
+    to the lab's state directory.  It is recorded as HOST/NAME in the lab's
+    state before this returns; returns its record (pid, argv, log)."""
+    key = "%s/%s" % (host, name)
+    current = load_state(state["lab"])
+    old = current.get("daemons", {}).get(key)
+    if old and daemon_alive(old):
+        raise LabError("%s is already running on %s (pid %d)" % (name, host, old["pid"]))
+    log_path = os.path.join(state_dir(state["lab"]), "%s-%s.log" % (host, name))
+    with open(log_path, "ab") as log:
+        # enter() execs (no fork), so the child's PID is the daemon's.
+        proc = subprocess.Popen(enter(current, host) + list(argv), stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=log, start_new_session=True)
+    daemon = {"host": host, "name": name, "pid": proc.pid, "argv": list(argv),
+              "netns": current["hosts"][host]["netns"], "log": log_path}
+    current.setdefault("daemons", {})[key] = daemon
+    save_state(current)
+    deadline = time.time() + 15
+    while not daemon_alive(daemon) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)  # nsenter has not exec'd the daemon yet
+    if not daemon_alive(daemon):
+        raise LabError("%s on %s did not start (exit status %s); see %s"
+                       % (name, host, proc.poll(), log_path))
+    return daemon
+
+
+def _reap(pid):
+    """Collect PID's exit status when it is our own child (else a no-op)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def end_daemon(daemon, timeout=10):
+    """SIGTERM DAEMON (by its recorded PID, after daemon_alive), SIGKILL
+    after TIMEOUT seconds.  True when it was still running."""
+    if not daemon_alive(daemon):
+        _reap(daemon["pid"])
+        return False
+    os.kill(daemon["pid"], signal.SIGTERM)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        _reap(daemon["pid"])
+        if not daemon_alive(daemon):
+            return True
+        time.sleep(0.05)
+    if daemon_alive(daemon):
+        os.kill(daemon["pid"], signal.SIGKILL)
+    deadline = time.time() + timeout
+    while daemon_alive(daemon) and time.time() < deadline:
+        _reap(daemon["pid"])
+        time.sleep(0.05)
+    if daemon_alive(daemon):
+        raise LabError("%s on %s (pid %d) did not end" % (daemon["name"], daemon["host"], daemon["pid"]))
+    return True
+
+
+def stop_daemon(state, host, name, timeout=10):
+    """End HOST/NAME (see end_daemon) and drop its record."""
+    key = "%s/%s" % (host, name)
+    current = load_state(state["lab"])
+    daemon = (current or {}).get("daemons", {}).get(key)
+    if daemon is None:
+        return False
+    was_running = end_daemon(daemon, timeout)
+    del current["daemons"][key]
+    save_state(current)
+    return was_running
+
+
 # --------------------------------------------------------------------------
 # up / attach / down
 
@@ -417,6 +524,12 @@ def down(lab):
         print("lab %s is not up" % lab)
         return
     problems = []
+    for key, daemon in sorted(state.get("daemons", {}).items()):
+        try:
+            if end_daemon(daemon):
+                print("stopped %s (pid %d), left running by its starter" % (key, daemon["pid"]))
+        except LabError as exc:
+            problems.append(str(exc))
     for cname, c in sorted(state.get("containers", {}).items()):
         if netns_exists(c["netns"]):
             ip("netns", "del", c["netns"], check=False)

@@ -3,13 +3,20 @@
 Builds lab hosts from an inventory written to a temporary directory, runs
 ansible-playbook against them, and snapshots every host's kernel state and
 the files written under its overlays, so tests can assert "nothing changed"
-or "nothing left".
+or "nothing left".  ``Lab.bird()`` runs a real BIRD on a lab host, a routing
+daemon whose routes the collection must leave alone.
 """
 
+import contextlib
+import hashlib
 import os
 import re
+import shutil
+import signal
+import stat
 import subprocess
 import sys
+import time
 import uuid
 
 import yaml
@@ -44,6 +51,26 @@ def nodes(inv):
     return inv["all"]["children"]["hostgw_nodes"]
 
 
+def written_files(top):
+    """{path: mode and content digest} of every file under TOP (a lab host's
+    overlays: what the host wrote under its /etc, /var/lib, /opt, /usr/local);
+    deletions of the real machine's files show as overlay whiteouts."""
+    found = {}
+    for d, _, files in os.walk(top):
+        for f in files:
+            path = os.path.join(d, f)
+            st = os.lstat(path)
+            if stat.S_ISREG(st.st_mode):
+                with open(path, "rb") as fh:
+                    what = "file " + hashlib.sha256(fh.read()).hexdigest()[:16]
+            elif stat.S_ISLNK(st.st_mode):
+                what = "link to " + os.readlink(path)
+            else:
+                what = "special"
+            found[os.path.relpath(path, STATE_ROOT)] = "%o %s" % (st.st_mode, what)
+    return found
+
+
 class Lab:
     def __init__(self, lab, tmp, inventory=None):
         self.lab, self.tmp = lab, tmp
@@ -59,9 +86,25 @@ class Lab:
     def state(self):
         return hostgw_lab.load_state(self.lab)
 
-    def on(self, host, *argv):
+    def on(self, host, *argv, timeout=120):
         return subprocess.run(hostgw_lab.enter(self.state(), host) + list(argv),
-                              capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"))
+                              capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"),
+                              timeout=timeout)
+
+    def write_file(self, host, path, text):
+        """Write PATH on lab host HOST (its own /etc, /run, /usr/local, ...)."""
+        hostgw_lab.write_host_file(self.state(), host, path, text)
+
+    @contextlib.contextmanager
+    def bird(self, host, routes):
+        """A real BIRD on HOST exporting ROUTES into its main table (see Bird);
+        stopped by its PID however the block ends."""
+        daemon = Bird(self, host, routes)
+        try:
+            daemon.start()
+            yield daemon
+        finally:
+            daemon.stop()
 
     def snapshot(self):
         snap = {}
@@ -78,22 +121,37 @@ class Lab:
                 "nft": self.on(host, "nft", "list", "ruleset").stdout,
                 "forward": self.on(host, "cat", "/proc/sys/net/ipv4/ip_forward",
                                    "/proc/sys/net/ipv6/conf/all/forwarding").stdout,
-                "files": sorted(os.path.relpath(os.path.join(d, f), STATE_ROOT)
-                                for d, _, files in os.walk(os.path.join(STATE_ROOT, self.lab, host))
-                                for f in files),
+                "files": written_files(os.path.join(STATE_ROOT, self.lab, host)),
             }
         return snap
 
-    def _ansible(self, tool, inv, args, **extra_env):
+    def _argv_env(self, tool, inv, args, **extra_env):
         path = inv if isinstance(inv, str) else self.write(inv)
         env = dict(os.environ, LC_ALL="C.UTF-8", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                    ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", **extra_env)
-        return subprocess.run([os.path.join(BIN, tool), "-i", path] + list(args),
-                              capture_output=True, text=True, env=env, cwd=REPO)
+        return [os.path.join(BIN, tool), "-i", path] + list(args), env
+
+    def _ansible(self, tool, inv, args, **extra_env):
+        argv, env = self._argv_env(tool, inv, args, **extra_env)
+        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO)
 
     def site(self, inv, *extra, playbook="site.yml"):
         """ansible-playbook PLAYBOOK against inventory INV (a path or a dict)."""
         return self._ansible("ansible-playbook", inv, [playbook] + list(extra))
+
+    def start_site(self, inv, *extra, playbook="site.yml"):
+        """ansible-playbook PLAYBOOK started in the background (its own
+        session); finish it with finish_sites()."""
+        argv, env = self._argv_env("ansible-playbook", inv, [playbook] + list(extra))
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, cwd=REPO, start_new_session=True)
+        proc.argv = argv
+        return proc
+
+    def sites_at_once(self, inv, count, *extra, timeout=900, playbook="site.yml"):
+        """COUNT runs of PLAYBOOK started together; their CompletedProcesses."""
+        return finish_sites([self.start_site(inv, *extra, playbook=playbook) for _ in range(count)],
+                            timeout)
 
     def adhoc(self, *args):
         """An ad-hoc ``ansible`` command against the lab's own inventory (JSON results)."""
@@ -123,3 +181,147 @@ def recap(proc):
     return dict((host, int(changed)) for host, changed, _, _ in rows)
 
 
+
+
+def finish_sites(procs, timeout):
+    """Wait for runs from Lab.start_site(); their CompletedProcesses.  Runs
+    still going after TIMEOUT seconds are killed (their own process groups)
+    and the test fails."""
+    deadline = time.monotonic() + timeout
+    done = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+            done.append(subprocess.CompletedProcess(proc.argv, proc.returncode, out, err))
+    except subprocess.TimeoutExpired:
+        raise AssertionError("%d playbook runs did not end within %d s" % (len(procs), timeout))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+    return done
+
+
+def warnings(proc):
+    """The [WARNING] messages of a playbook run (stderr), each as one string."""
+    found, current = [], None
+    for line in proc.stderr.splitlines():
+        if line.startswith("[WARNING]: "):
+            current = [line[len("[WARNING]: "):]]
+            found.append(current)
+        elif current is not None and line.strip() and not line.startswith("["):
+            current.append(line.strip())
+        else:
+            current = None
+    return [" ".join(message) for message in found]
+
+
+def wait_for(predicate, timeout, what, pause=0.2):
+    """Poll PREDICATE until it returns something true (returned), at most
+    TIMEOUT seconds; then fail naming WHAT."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s: not within %d s" % (what, timeout))
+        time.sleep(pause)
+
+
+def sbin_tool(name):
+    """The path of an administrator's tool (often outside a test's PATH)."""
+    return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+class Bird:
+    """A real BIRD 2 (Debian's bird2) on one lab host.
+
+    Its config is its own file under the host's /etc, its control socket and
+    PID file are under the host's /run; it runs in the foreground through
+    ``hostgw_lab.enter()``, recorded in the lab's state (``down`` ends it if a
+    test dies), and is stopped by its PID.  A static protocol holds ROUTES, a
+    list of ``(dest, via)`` or ``(dest, via, metric)``; a kernel protocol
+    exports them into the main table, where they show as ``proto bird``.
+    """
+
+    CONF = "/etc/bird/podnet-hostgw-lab.conf"
+    SOCKET = "/run/bird/podnet-hostgw-lab.ctl"
+    PID_FILE = "/run/bird/podnet-hostgw-lab.pid"
+    TIMEOUT = 60
+
+    def __init__(self, lab, host, routes):
+        self.lab, self.host = lab, host
+        self.routes = [tuple(r) + (0,) * (3 - len(r)) for r in routes]
+        self.daemon = None
+
+    def config(self):
+        lines = ["# podnet.hostgw lab: BIRD on %s, run by a test (tests/integration/labkit.py)" % self.host,
+                 "router id %s;" % self.lab.state()["hosts"][self.host]["node_ip"],
+                 "log stderr all;",
+                 "protocol device {}",
+                 "protocol static podnet_lab_static {",
+                 "  ipv4;"]
+        for dest, via, metric in self.routes:
+            lines.append("  route %s via %s%s;" % (dest, via, " { krt_metric = %d; }" % metric if metric else ""))
+        lines += ["}",
+                  "protocol kernel podnet_lab_kernel {",
+                  "  ipv4 { import none; export all; };",
+                  # No metric of its own: a route without krt_metric is
+                  # exactly what ip_route adds (metric 0).
+                  "  metric 0;",
+                  # No periodic re-sync during a test: what the kernel shows
+                  # after a playbook run is what the run did, not BIRD's repair.
+                  "  scan time 3600;",
+                  "}", ""]
+        return "\n".join(lines)
+
+    def kernel_line(self, route):
+        dest, via, metric = route
+        return "%s via %s dev eth0 proto bird%s" % (dest, via, " metric %d" % metric if metric else "")
+
+    def kernel_routes(self):
+        """The host's main-table routes with protocol bird (``ip route`` lines)."""
+        # Not 'show proto bird': ip leaves the filtered-on protocol out of its lines.
+        out = self.lab.on(self.host, "ip", "-4", "route", "show").stdout
+        return sorted(line.strip() for line in out.splitlines() if " proto bird" in line)
+
+    def birdc(self, *args):
+        proc = self.lab.on(self.host, sbin_tool("birdc"), "-s", self.SOCKET, *args, timeout=self.TIMEOUT)
+        assert proc.returncode == 0, "birdc %s: %s%s" % (" ".join(args), proc.stdout, proc.stderr)
+        return proc.stdout
+
+    def _log(self):
+        try:
+            with open(self.daemon["log"]) as fh:
+                return fh.read()[-2000:]
+        except (OSError, TypeError):
+            return ""
+
+    def _up(self):
+        assert hostgw_lab.daemon_alive(self.daemon), "bird on %s ended:\n%s" % (self.host, self._log())
+        proc = self.lab.on(self.host, sbin_tool("birdc"), "-s", self.SOCKET, "show", "status",
+                           timeout=self.TIMEOUT)
+        return "Daemon is up and running" in proc.stdout
+
+    def start(self):
+        bird = sbin_tool("bird")
+        assert bird and sbin_tool("birdc"), "BIRD is not installed (Debian's bird2: make deps)"
+        self.lab.write_file(self.host, self.CONF, self.config())
+        assert self.lab.on(self.host, "mkdir", "-p", os.path.dirname(self.SOCKET)).returncode == 0
+        self.daemon = hostgw_lab.start_daemon(self.lab.state(), self.host, "bird",
+                                              [bird, "-f", "-c", self.CONF, "-s", self.SOCKET,
+                                               "-P", self.PID_FILE])
+        wait_for(self._up, self.TIMEOUT, "bird on %s answering on %s" % (self.host, self.SOCKET))
+        written = self.lab.on(self.host, "cat", self.PID_FILE).stdout.strip()
+        assert written == str(self.daemon["pid"]), "bird wrote PID %r, started as %d" % (
+            written, self.daemon["pid"])
+        wanted = sorted(self.kernel_line(r) for r in self.routes)
+        wait_for(lambda: set(wanted) <= set(self.kernel_routes()), self.TIMEOUT,
+                 "bird's routes %s in %s's kernel" % (wanted, self.host))
+
+    def stop(self):
+        if self.daemon is not None:
+            hostgw_lab.stop_daemon(self.lab.state(), self.host, "bird")
+            assert not hostgw_lab.daemon_alive(self.daemon)

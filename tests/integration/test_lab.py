@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from tests.integration.labkit import Lab, base_inventory, nodes
+from tests.integration.labkit import Bird, Lab, base_inventory, nodes
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +128,75 @@ def test_nsenter_connection_pipelines_modules_over_stdin(lab_inventory):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "PUT " not in res.stdout  # no temporary module file: it went through stdin
     assert '"ping": "pong"' in res.stdout
+
+
+def test_each_host_has_its_own_usr_local_etc_var_lib_opt_and_run(lab_inventory):
+    """A file a lab host writes under any of its own directories lands in
+    the lab's state (removed by down), never on the real machine, and is not
+    seen by another lab host."""
+    the_lab, lab, _ = lab_inventory
+    the_lab.cli("up")
+    name = "podnet-lab-%s" % uuid.uuid4().hex[:8]
+    # What the lab promises each host (issue 8 installs a command under /usr/local).
+    owned = ("/etc", "/var/lib", "/opt", "/usr/local", "/run")
+    dirs = [os.path.join(top, "podnet-lab-test-%s" % name) for top in owned]
+    assert not any(os.path.exists(d) for d in dirs)
+    try:
+        for d in dirs:
+            path = os.path.join(d, "marker")
+            the_lab.write_file("alpha", path, "alpha only\n")
+            assert the_lab.on("alpha", "cat", path).stdout == "alpha only\n"
+            assert the_lab.on("beta", "cat", path).returncode != 0, path
+            assert not os.path.exists(d), "%s landed on the real machine" % path
+        # The overlay's upper layer holds it: down removes the lab's state and with it this.
+        upper = pathlib.Path("/run/podnet-hostgw-lab", lab, "alpha", "usr_local", "upper",
+                             "podnet-lab-test-%s" % name, "marker")
+        assert upper.read_text() == "alpha only\n"
+        the_lab.cli("down")
+        assert not upper.exists()
+        assert not any(os.path.exists(d) for d in dirs)
+    finally:  # only if it failed: remove what it wrote on the real machine
+        for d in dirs:
+            if os.path.exists(os.path.join(d, "marker")):
+                os.unlink(os.path.join(d, "marker"))
+                os.rmdir(d)
+
+
+def _ended(pid):
+    """PID has exited (reaped here when it was this process's child)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return not os.path.exists("/proc/%d" % pid)
+
+
+def test_down_ends_a_daemon_its_test_left_running_and_only_that(lab_inventory):
+    """A daemon started on a lab host is recorded in the lab's state; down ends
+    it by its PID, but only after its command line and network namespace say
+    it is still that daemon."""
+    import hostgw_lab
+
+    the_lab, lab, _ = lab_inventory
+    the_lab.cli("up")
+    bird = Bird(the_lab, "alpha", [("198.51.100.0/24", "10.168.0.2")])
+    bird.start()  # and never stopped: as if the test had died
+    assert "198.51.100.0/24" in bird.birdc("show", "route")
+    # Two records that must not be killed: a process whose command line is
+    # not the recorded one, and one with the recorded command line in
+    # another network namespace (a reused PID would look like these).
+    strangers = [subprocess.Popen(["sleep", "300"]) for _ in range(2)]
+    try:
+        state = the_lab.state()
+        state["daemons"]["alpha/other"] = dict(bird.daemon, name="other", pid=strangers[0].pid)
+        state["daemons"]["beta/elsewhere"] = dict(bird.daemon, host="beta", name="elsewhere",
+                                                  pid=strangers[1].pid, argv=["sleep", "300"])
+        hostgw_lab.save_state(state)
+        down = the_lab.cli("down")
+        assert "stopped alpha/bird (pid %d)" % bird.daemon["pid"] in down.stdout
+        assert _ended(bird.daemon["pid"])
+        assert [s.poll() for s in strangers] == [None, None]
+    finally:
+        for stranger in strangers:
+            stranger.kill()
+            stranger.wait()
