@@ -1,0 +1,32 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.hostgw contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The route engine: everything between a list of wanted routes and one
+``ip -batch`` run, for the ``ip_route`` module and the host-side reconcile
+command alike.
+
+* ``model``    - ``Route``, its one formatter, identity and comparisons;
+* ``options``  - the ``routes``/``tables`` input (dicts or ``ip route``
+  lines) validated into ``Route`` objects, or problem sentences;
+* ``protos``   - the ``rt_protos`` mapping files (name <-> number);
+* ``kernel``   - reading the kernel through ``iproute.IpCommand``: route
+  tables, devices, nexthop objects;
+* ``nexthops`` - nexthop objects (``ip nexthop``): the one module that knows
+  them;
+* ``plan``     - wanted vs kernel: the ops, the batch lines and the report,
+  with a repair-only mode;
+* ``batch``    - batch lines, running them, checking a failed batch and
+  translating kernel errors.
+
+A reconcile run is::
+
+    ip = IpCommand(SubprocessRunner())
+    wanted, problems = options.validate_routes(entries)
+    reads = kernel.tables_to_read(wanted)
+    wanted, problems = kernel.resolve_devices(ip, wanted)
+    seen = kernel.read_state(ip, reads, ours, nexthop_objects=False)
+    p = plan.plan(wanted, seen.routes, ours, number, repair_only=True,
+                  nexthops=seen.nexthops)
+    outcome = batch.apply(ip, p, reads, ours)
+"""
