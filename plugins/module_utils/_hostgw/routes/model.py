@@ -31,6 +31,9 @@ HOST_LEN = {IPV4: "/32", IPV6: "/128"}
 # redirect: never adopted or taken over, whatever ``takeover`` says.
 KERNEL_OWNED = frozenset(("kernel", "2", "redirect", "1"))
 
+# What a route's identity (key, dest_key) is made of.
+_IDENTITY = frozenset(("family", "table", "dest", "metric", "tos"))
+
 # The three ways a route is written (see format_route).
 SHOW = "show"
 REPLACE = "replace"
@@ -128,11 +131,15 @@ class Route(object):
 
     def replace(self, **changes):
         """A copy with CHANGES (attribute=value) applied."""
-        args = dict((k, getattr(self, k)) for k in (
-            "family", "table", "dest", "metric", "via", "dev", "onlink", "src", "proto",
-            "rtype", "tos", "nexthops", "index", "state", "any_metric", "nhid"))
-        args.update(changes)
-        return Route(**args)
+        r = Route(self.family, self.table, self.dest, self.metric, self.via, self.dev,
+                  self.onlink, self.src, self.proto, self.rtype, self.tos, self.nexthops,
+                  self.index, self.state, self.any_metric, self.nhid)
+        for name, value in changes.items():
+            setattr(r, name, value)
+        if not _IDENTITY.isdisjoint(changes):
+            r.key = (r.family, r.table, r.dest, r.metric, r.tos)
+            r.dest_key = (r.family, r.table, r.dest)
+        return r
 
     def line(self, proto=False):
         """The route as people read it, e.g.

@@ -14,6 +14,7 @@ its own block (``nexthop_id_range``).
 """
 
 import ipaddress
+import socket
 
 from .. import names
 from .model import IPV4, IPV6
@@ -150,10 +151,11 @@ def ours_by_key(nexthops, ours):
 
 
 def _sort_key(key):
+    """Keys in address order (inet_pton: ipaddress's order, far cheaper)."""
     family, addr, dev, onlink = key
     try:
-        packed = ipaddress.ip_address(addr).packed
-    except ValueError:
+        packed = socket.inet_pton(socket.AF_INET6 if family == IPV6 else socket.AF_INET, addr)
+    except (OSError, ValueError):
         packed = addr.encode("utf-8")
     return (family, packed, dev, onlink)
 

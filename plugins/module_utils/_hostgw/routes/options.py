@@ -164,6 +164,7 @@ def validate_routes(entries, default_state="present", default_table=MAIN_TABLE):
     seen = {}
     seen_dest = {}
     parse_prefix = names.parse_prefix
+    parse_ip = names.parse_ip
     control = names.CONTROL.search
     good_devs = set()
     via_cache = {}
@@ -187,10 +188,14 @@ def validate_routes(entries, default_state="present", default_table=MAIN_TABLE):
                 hint = KEY_HINTS.get(str(k).lower())
                 errs.append("unknown key %s%s" % (names.show(k),
                                                   "; did you mean %s?" % hint if hint else ""))
-        if any(v.__class__ is str and control(v) for v in e.values()):
-            for k, v in e.items():
-                if isinstance(v, str) and control(v):
-                    errs.append(names.problem(k, v, _CONTROL))
+        has_control = False
+        for v in e.values():
+            if v.__class__ is str and control(v):
+                has_control = True
+                break
+        if has_control:
+            errs.extend(names.problem(k, v, _CONTROL) for k, v in e.items()
+                        if isinstance(v, str) and control(v))
             problems.extend("routes[%d]: %s" % (i, m) for m in errs)
             continue
 
@@ -215,7 +220,14 @@ def validate_routes(entries, default_state="present", default_table=MAIN_TABLE):
 
         given_via = via = e.get("via")
         if via is not None:
-            vfam, via, why = _address(via, "via", via_cache)
+            hit = via_cache.get(via) if via.__class__ is str else None
+            if hit is None:        # inline: the next hops of 10 000 peers all differ
+                version, canon_via, why = parse_ip(via)
+                hit = (FAMILY_OF_VERSION.get(version), canon_via,
+                       names.problem("via", via, why) if why else None)
+                if via.__class__ is str:
+                    via_cache[via] = hit
+            vfam, via, why = hit
             if why:
                 errs.append(why)
             elif canon == "default":

@@ -332,21 +332,25 @@ class _Planner(object):
         through (ours with its key, or a new one), and its target route."""
         if not self.nexthop_objects:
             return
+        object_of = self.object_of
+        keyed = []
         missing = set()
         for write in self.writes:
             key = nh.key_of(write.want)
-            if key is not None and key not in self.object_of:
-                missing.add(key)
+            if key is not None:
+                keyed.append((write, key))
+                if key not in object_of:
+                    missing.add(key)
         if missing:
             self.new_objects, problem = nh.allocate(missing, self.nexthops, self.proto_number)
             if problem:
                 self.result.conflicts.append(problem)
             for n in self.new_objects:
-                self.object_of[n.key] = n.id
-        for write in self.writes:
-            key = nh.key_of(write.want)
-            if key is not None and key in self.object_of:
-                write.target = write.want.replace(nhid=self.object_of[key])
+                object_of[n.key] = n.id
+        for write, key in keyed:
+            nhid = object_of.get(key)
+            if nhid is not None:
+                write.target = write.want.replace(nhid=nhid)
 
     # -- phase 7 -----------------------------------------------------------
     def drop_unused_objects(self):
@@ -376,50 +380,50 @@ class _Planner(object):
         p.nh_added = self.new_objects
         p.nh_removed = self.unused_objects
         ops = p.ops
-        ops.extend(("nh_add", n) for n in self.new_objects)
-        ops.extend(("replace", write.target) for write in self.writes)
-        ops.extend(("del", r) for r in self.deletes)
-        ops.extend(("nh_del", n) for n in self.unused_objects)
+        ops.extend([("nh_add", n) for n in self.new_objects])
+        ops.extend([("replace", write.target) for write in self.writes])
+        ops.extend([("del", r) for r in self.deletes])
+        ops.extend([("nh_del", n) for n in self.unused_objects])
         p.commands = batch.lines(ops, self.proto_number)
-
-        for write in self.writes:
-            t = write.target
-            if write.kind == NEW:
-                p.added.append(t)
-            elif write.kind == METRIC:
-                p.modified.append(dict(before=write.before.line(), after=t.line(),
-                                       reason="metric %d -> %d" % (write.before.metric, t.metric)))
-            elif write.kind == REPAIR:
-                p.modified.append(dict(before=write.before.line(), after=t.line(),
-                                       reason="; ".join(differences(t, write.before))))
-            elif write.kind == ADOPT:
-                p.modified.append(dict(before=write.before.line(proto=True), after=t.line(),
-                                       reason="adopted identical route from protocol %s"
-                                       % write.before.proto))
-            else:
-                p.modified.append(dict(before=write.before.line(proto=True), after=t.line(),
-                                       reason="taken over from protocol %s: %s" % (
-                                           write.before.proto,
-                                           "; ".join(differences(t, write.before)))))
-        p.removed = [r for r in self.deletes if r not in self.metric_olds]
-        p.added_lines = [t.line() for t in p.added]
-        self._report_left()
 
         before = []
         after = []
+        shown = {}                 # _Write -> its target's line (made once)
+        for write in self.writes:
+            t = write.target
+            line = shown[write] = t.line()
+            kind = write.kind
+            if kind == NEW:
+                p.added.append(t)
+                p.added_lines.append(line)
+                after.append(line)
+            elif kind == METRIC:
+                p.modified.append(dict(before=write.before.line(), after=line,
+                                       reason="metric %d -> %d" % (write.before.metric, t.metric)))
+                after.append(line)
+            elif kind == REPAIR:
+                p.modified.append(dict(before=write.before.line(), after=line,
+                                       reason="; ".join(differences(t, write.before))))
+            else:
+                was = write.before.line(proto=True)
+                before.append(was)
+                after.append(line)
+                if kind == ADOPT:
+                    reason = "adopted identical route from protocol %s" % write.before.proto
+                else:
+                    reason = "taken over from protocol %s: %s" % (
+                        write.before.proto, "; ".join(differences(t, write.before)))
+                p.modified.append(dict(before=was, after=line, reason=reason))
+        p.removed = [r for r in self.deletes if r not in self.metric_olds]
+        self._report_left()
+
         for r in self.mine:
             line = r.line()
             before.append(line)
             if r in self.deletes:
                 continue
             write = self.rewritten.get(r)
-            after.append(write.target.line() if write is not None else line)
-        for write in self.writes:
-            if write.before is None or write.kind == METRIC:
-                after.append(write.target.line())
-            elif write.before.proto not in self.ours:
-                before.append(write.before.line(proto=True))
-                after.append(write.target.line())
+            after.append(shown[write] if write is not None else line)
         before.sort()
         after.sort()
         p.before = before
