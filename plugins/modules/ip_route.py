@@ -31,11 +31,15 @@ description:
   - A new O(routes[].metric) for a destination is a new identity, so the module adds the route
     with the new metric first and then deletes its own route with the old metric (reported
     in RV(modified)), with or without O(purge).
-  - If the identity of a wanted route is held by a route of another protocol, the module
-    adopts it (re-tags it with its protocol, reported in RV(modified)) only when it is
-    identical (same via, dev, onlink, src); otherwise it fails naming that route unless
-    O(takeover=true). Routes the kernel made itself (C(proto kernel), such as the connected
-    route of an address, and C(proto redirect)) are never adopted or taken over.
+  - If the identity of a wanted route is held by a route of another protocol (a routing daemon
+    such as BIRD, a C(proto static) route added by hand, ...), the module never re-tags or
+    deletes it by default. When that route is identical to the wanted one (same via, dev,
+    onlink, src) it already carries the traffic - it is left in place, named in a warning and
+    in RV(foreign), and is not a change. When it differs the module fails naming it. Only with
+    O(takeover=true) does the module replace it with its own route (an identical one is then
+    adopted, re-tagged with the module's protocol, reported in RV(modified)). Routes the
+    kernel made itself (C(proto kernel), such as the connected route of an address, and
+    C(proto redirect)) are never adopted or taken over.
   - Everything is validated before anything runs, and every bad entry is reported with its
     index and value. Nothing is ever fixed silently (for example a O(routes[].dest) with host
     bits set is an error that names the corrected prefix). No value ever reaches a shell.
@@ -141,7 +145,8 @@ options:
       - Remove every route carrying the module's protocol (O(protocol), O(protocol_number)) that
         is not in O(routes), in both address families, in the tables the module was given -
         the tables of O(routes) plus O(tables) (V(main) if neither names one).
-      - Never removes a route of another protocol, nor anything in other tables.
+      - Never removes a route of another protocol (not even one identical to a wanted route,
+        see RV(foreign)), nor anything in other tables.
     type: bool
     default: false
   tables:
@@ -153,10 +158,13 @@ options:
     default: []
   takeover:
     description:
-      - Replace a route of another protocol that holds the identity of a wanted route and
-        differs from it. By default the module fails and names that route instead.
-      - An identical route of another protocol is adopted either way. Routes of protocol
-        C(kernel) or C(redirect) are never taken over.
+      - Replace a route of another protocol that holds the identity of a wanted route with the
+        module's own route. An identical one is adopted (re-tagged with the module's protocol,
+        so the module manages and may later purge it); a different one is replaced.
+      - By default (V(false)) such a route is never changed or deleted. An identical one is
+        left in place, reported in a warning and in RV(foreign), and is not a change; a
+        different one makes the module fail naming it.
+      - Routes of protocol C(kernel) or C(redirect) are never adopted or taken over.
     type: bool
     default: false
   protocol:
@@ -236,6 +244,9 @@ notes:
   - Fast for large sets (10 000 routes) - one C(ip -json) read per table and family, dict
     lookups, one C(ip -batch). For that reason RV(added), RV(removed) and RV(routes) are lists
     of lines, not dicts.
+  - Reads, plans and applies while holding the collection's host-wide lock
+    (C(/run/lock/podnet-hostgw.lock), an C(flock)), in check mode too, so two runs on a host
+    never interleave. It waits up to 300 s for another holder.
 seealso:
   - name: ip-route(8)
     description: The C(ip route) manual page.
@@ -321,9 +332,9 @@ removed:
   sample: ["192.168.7.0/24 via 10.168.0.7 dev eth0 table main metric 0"]
 modified:
   description:
-    - Routes replaced in place (next hop, device, onlink, src), given a new metric, or adopted
-      from / taken over from another protocol. Named C(modified) because C(changed) is the
-      task's changed flag.
+    - Routes replaced in place (next hop, device, onlink, src), given a new metric, or (with
+      O(takeover=true)) adopted from / taken over from another protocol. Named C(modified)
+      because C(changed) is the task's changed flag.
   returned: success
   type: list
   elements: dict
@@ -340,6 +351,17 @@ modified:
   sample: [{before: "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0",
             after: "192.168.1.0/24 via 10.168.0.3 dev eth0 table main metric 0",
             reason: "via 10.168.0.2 -> 10.168.0.3"}]
+foreign:
+  description:
+    - Routes of another protocol identical to a wanted route (same destination, next hop,
+      metric, table), left in place because they already carry the traffic; same format as
+      RV(added), ending with C(proto NAME). Sorted.
+    - They are not the module's - not changed, not purged, not in the diff. O(takeover=true)
+      adopts the ones not made by the kernel itself.
+  returned: success
+  type: list
+  elements: str
+  sample: ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 proto bird"]
 routes:
   description:
     - The routes carrying the module's protocol afterwards, in the tables and families the module
@@ -403,11 +425,14 @@ protos_file:
       type: bool
   sample: {path: /etc/iproute2/rt_protos.d/hostgw.conf, changed: false}
 errors:
-  description: On a validation failure, one message per problem, each naming the entry (C(routes[INDEX])) and value.
+  description:
+    - On failure, one message per problem, as listed in RV(msg) - each bad value with the entry
+      it belongs to (C(routes[INDEX])), each conflicting route of another protocol, or each batch
+      line not applied.
   returned: failure
   type: list
   elements: str
-  sample: ["routes[0]: dest 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?"]
+  sample: ["routes[0]: dest '192.168.1.5/24' has host bits set; did you mean 192.168.1.0/24?"]
 applied:
   description: After a failed batch, the batch lines whose effect is now in the kernel.
   returned: failure
