@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -44,8 +45,10 @@ def ns_json(ns, args):
 
 
 class Netns:
-    def __init__(self, name):
+    def __init__(self, name, lock_path=None):
         self.name = name
+        # the host lock of the modules run here: never the real /run/lock
+        self.lock_path = lock_path
 
     def run(self, argv, data=None, check=True):
         return ns_run(self.name, argv, data=data, check=check)
@@ -67,6 +70,8 @@ class Netns:
             json.dump({"ANSIBLE_MODULE_ARGS": args}, fh)
         try:
             env = dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL="C")
+            if self.lock_path:
+                env["PODNET_HOSTGW_LOCK"] = self.lock_path
             proc = subprocess.run(
                 ["ip", "netns", "exec", self.name, sys.executable, "-m",
                  "ansible_collections.podnet.hostgw.plugins.modules.%s" % name, path],
@@ -87,13 +92,14 @@ def netns():
     """A fresh namespace with ``lo`` up; deleted afterwards."""
     _need_root_and_ip()
     made = []
+    lock_dir = tempfile.mkdtemp(prefix="hgwt-lock-")
 
     def make():
         name = "hgwt-%s" % uuid.uuid4().hex[:10]
         subprocess.run(["ip", "netns", "add", name], check=True)
         made.append(name)
         ns_run(name, ["ip", "link", "set", "lo", "up"])
-        return Netns(name)
+        return Netns(name, os.path.join(lock_dir, "%s.lock" % name))
 
     first = make()
     first.make_another = make
@@ -102,3 +108,4 @@ def netns():
     finally:
         for name in made:
             subprocess.run(["ip", "netns", "del", name], check=False)
+        shutil.rmtree(lock_dir, ignore_errors=True)
