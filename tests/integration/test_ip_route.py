@@ -728,6 +728,7 @@ def test_nexthop_mode_switch_on_off_on_converges(ns):
     routes = [HOST1, {"dest": "192.168.2.0/24", "via": "10.200.0.2", "dev": "eth0", "onlink": True},
               {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"},
               {"dest": "192.168.4.0/24", "dev": "eth0"}]
+
     def own():
         return (tagged(ns, "-4", "route", "show", "table", "all"),
                 tagged(ns, "-6", "route", "show", "table", "all"))
@@ -865,8 +866,8 @@ def test_nexthop_mode_ten_thousand_routes(ns):
     n = 10000
     # 10 000 peers, each its own gateway in 10.168.0.0/16 (a /16 on eth0 here)
     ns.ip("addr", "add", "10.169.0.1/16", "dev", "eth0")
-    routes = ["10.%d.%d.0/24 via 10.169.%d.%d dev eth0" % (100 + i // 256, i % 256, 1 + i // 250,
-                                                              1 + i % 250) for i in range(n)]
+    routes = ["10.%d.%d.0/24 via 10.169.%d.%d dev eth0"
+              % (100 + i // 256, i % 256, 1 + i // 250, 1 + i % 250) for i in range(n)]
     res = ns.run_module({"routes": routes, "nexthop_objects": True})
     assert res.get("failed") is not True, res.get("msg")
     assert len(res["added"]) == n and len(res["nexthops"]["added"]) == n

@@ -19,14 +19,20 @@ command alike.
 * ``batch``    - batch lines, running them, checking a failed batch and
   translating kernel errors.
 
-A reconcile run is::
+A reconcile run (repair only: adds and repairs, never deletes) is::
 
     ip = IpCommand(SubprocessRunner())
+    ours = frozenset((str(number), name))
     wanted, problems = options.validate_routes(entries)
     reads = kernel.tables_to_read(wanted)
-    wanted, problems = kernel.resolve_devices(ip, wanted)
-    seen = kernel.read_state(ip, reads, ours, nexthop_objects=False)
-    p = plan.plan(wanted, seen.routes, ours, number, repair_only=True,
-                  nexthops=seen.nexthops)
-    outcome = batch.apply(ip, p, reads, ours)
+    with HostLock(owner="podnet-hostgw-reconcile"):
+        wanted, problems = kernel.resolve_devices(ip, wanted)
+        seen = kernel.read_state(ip, reads, ours, nexthop_objects=nh_mode)
+        p = plan.plan(wanted, seen.routes, ours, number, repair_only=True,
+                      nexthop_objects=nh_mode, nexthops=seen.nexthops)
+        if p.commands:
+            outcome = batch.apply(ip, p, reads, ours)    # outcome.problems()
+
+``p.commands`` is empty when the host is converged (no netlink write), and
+each op in ``p.ops`` is one repair.
 """

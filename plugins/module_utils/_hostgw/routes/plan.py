@@ -161,7 +161,7 @@ class _Planner(object):
         self.unplaced = []         # present wanted routes whose identity nobody holds
         self.writes = []           # _Write, in batch order
         self.kept = set()          # kernel routes of ours that stay as they are
-        self.rewritten = {}        # kernel route of ours -> the _Write at its identity
+        self.rewritten = {}        # kernel route -> the _Write that replaces it at its identity
         self.deletes = {}          # kernel routes to delete, in batch order (values unused)
         self.metric_olds = set()   # deletes that are the old half of a metric change
         self.new_objects = []      # Nexthop objects to create
@@ -250,7 +250,7 @@ class _Planner(object):
     def _write(self, w, before, kind):
         write = _Write(w, before, kind)
         self.writes.append(write)
-        if before is not None and before.proto in self.ours:
+        if before is not None:
             self.rewritten[before] = write
 
     def _delete(self, r):

@@ -17,7 +17,8 @@ from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes impor
     plan as planner,
     protos,
 )
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import parse_batch_errors
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.command import Runner
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommand, parse_batch_errors
 from tests.conftest import REPO
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -562,10 +563,10 @@ class TestPlan:
         kern = v4main()
         kern[("ipv4", 100)] = kernel("v4_table100", table=100)
         p = planner.plan(want({"dest": "192.168.40.0/24", "via": "10.168.0.2"},
-                         {"dest": "192.168.41.0/24", "via": "10.168.0.2", "table": 100},
-                         {"dest": "192.168.42.0/24", "via": "10.168.0.2", "table": "local"},
-                         {"dest": "192.168.43.0/24", "via": "10.168.0.2", "table": "default"}),
-                    {("ipv4", 254): kernel("v4_named")}, OURS, 252, purge=True)
+                              {"dest": "192.168.41.0/24", "via": "10.168.0.2", "table": 100},
+                              {"dest": "192.168.42.0/24", "via": "10.168.0.2", "table": "local"},
+                              {"dest": "192.168.43.0/24", "via": "10.168.0.2", "table": "default"}),
+                         {("ipv4", 254): kernel("v4_named")}, OURS, 252, purge=True)
         assert p.commands == [
             "route replace 192.168.40.0/24 via 10.168.0.2 table 254 metric 0 proto 252",
             "route replace 192.168.41.0/24 via 10.168.0.2 table 100 metric 0 proto 252",
@@ -672,6 +673,80 @@ class TestRepairOnly:
         assert not any("192.168.9.0/24" in c or "192.168.10.0/24" in c for c in on.commands + off.commands)
 
 
+class FakeRunner(Runner):
+    """The engine's Runner, answering ip from the fixtures: what a
+    reconcile command runs instead of Ansible's run_command."""
+
+    def __init__(self, answers, batch=(0, "", "")):
+        self.answers = answers
+        self.batch_answer = batch
+        self.batches = []
+
+    def which(self, name):
+        return "/usr/sbin/" + name
+
+    def run(self, argv, data=None):
+        args = tuple(argv[1:])
+        if "-batch" in args:
+            self.batches.append(data)
+            return self.batch_answer
+        return self.answers.get(args, (0, "[]", ""))
+
+
+class TestReconcilePath:
+    """read_state -> plan(repair_only) -> batch.apply, with no Ansible."""
+
+    def runner(self, **kw):
+        return FakeRunner({("-json", "-4", "route", "show", "table", "main"):
+                           (0, fixture("v4_main")["stdout"], ""),
+                           ("-json", "link", "show"): (0, fixture("link")["stdout"], "")}, **kw)
+
+    def test_repairs_in_one_batch(self):
+        runner = self.runner()
+        ip = IpCommand(runner)
+        wanted = want("192.168.1.0/24 via 10.168.0.9 dev underlay0", *OWN_V4_MAIN[1:4])
+        reads = kernel_mod.tables_to_read(wanted)
+        assert reads == [("ipv4", 254)]
+        wanted, problems = kernel_mod.resolve_devices(ip, wanted)
+        assert problems == [] and wanted[0].dev == "eth0"      # the altname resolved (a copy)
+        seen = kernel_mod.read_state(ip, reads, OURS)
+        assert seen.nexthops is None
+        p = planner.plan(wanted, seen.routes, OURS, 252, repair_only=True)
+        outcome = batch.apply(ip, p, reads, OURS)
+        assert runner.batches == ["route replace 192.168.1.0/24 via 10.168.0.9 dev eth0 table 254 "
+                                  "metric 0 proto 252\n"]
+        assert outcome.ok and outcome.applied == p.commands and outcome.routes is None
+
+    def test_converged_runs_nothing(self):
+        runner = self.runner()
+        ip = IpCommand(runner)
+        wanted, problems = kernel_mod.resolve_devices(ip, want(*OWN_V4_MAIN[:4]))
+        seen = kernel_mod.read_state(ip, kernel_mod.tables_to_read(wanted), OURS)
+        assert planner.plan(wanted, seen.routes, OURS, 252, repair_only=True).commands == []
+
+    def test_failed_line_is_reported(self):
+        err = "Error: Nexthop has invalid gateway.\nCommand failed -:1\n"
+        runner = self.runner(batch=(1, "", err))
+        ip = IpCommand(runner)
+        wanted = want("192.168.30.0/24 via 10.99.0.2 dev eth0")
+        reads = kernel_mod.tables_to_read(wanted)
+        seen = kernel_mod.read_state(ip, reads, OURS)
+        p = planner.plan(wanted, seen.routes, OURS, 252, repair_only=True)
+        outcome = batch.apply(ip, p, reads, OURS)
+        assert not outcome.ok and outcome.applied == [] and outcome.rc == 1
+        assert outcome.problems()[0].startswith(
+            "routes[0] 192.168.30.0/24 via 10.99.0.2 dev eth0 table main metric 0: next hop "
+            "10.99.0.2 is not on a network directly connected to dev eth0")
+        assert "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0" in outcome.routes
+
+    def test_missing_nexthop_support_is_named(self):
+        runner = self.runner()
+        runner.answers[("-json", "nexthop", "show")] = (255, "", 'Object "nexthop" is unknown\n')
+        with pytest.raises(kernel_mod.NexthopSupportError) as exc:
+            kernel_mod.read_state(IpCommand(runner), [("ipv4", 254)], OURS, nexthop_objects=True)
+        assert "needs nexthop objects (Linux 5.3 or later" in str(exc.value)
+
+
 class TestInputsUnchanged:
     def test_plan_changes_neither_wanted_nor_kernel_routes(self):
         wanted = want(*NH_WANTED)
@@ -742,7 +817,7 @@ class TestBatchErrors:
                ("replace", want({"dest": "192.168.3.0/24", "via": "10.168.0.3"})[0]),  # foreign holds it
                ("del", by_dest(kern[("ipv4", 254)])["192.168.2.0/24"][0]),            # still there
                ("del", model.Route("ipv4", 254, "192.168.99.0/24", 0, via="10.168.0.2", dev="eth0",
-                                proto="252"))]                                         # gone
+                                   proto="252"))]                                      # gone
         assert batch.verify(ops, kern, OURS) == [True, False, False, False, True]
 
 
@@ -752,7 +827,7 @@ class TestRouteLines:
     def test_line_and_dict_give_the_same_route(self):
         line, _ = options.validate_routes(["192.168.1.0/24 via 10.168.0.2 dev eth0 metric 5 table 100 src 10.168.0.1 onlink"])
         as_dict, _ = options.validate_routes([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth0", "metric": 5,
-                                          "table": 100, "src": "10.168.0.1", "onlink": True}])
+                                               "table": 100, "src": "10.168.0.1", "onlink": True}])
         a, b = line[0], as_dict[0]
         assert (a.key, a.via, a.dev, a.onlink, a.src) == (b.key, b.via, b.dev, b.onlink, b.src)
 
@@ -880,7 +955,7 @@ class TestNexthopPlan:
             "route replace fd00:1:2::/64 nhid 264241160 table 254 metric 1024 proto 252",
             "route replace 192.168.5.0/24 nhid 264241155 table 254 metric 0 proto 252"]
         assert [m["reason"] for m in p.modified] == ["nhid (none) -> 264241154",
-                                                      "nhid (none) -> 264241160"]
+                                                     "nhid (none) -> 264241160"]
         assert p.added_lines == ["192.168.5.0/24 via 10.168.0.5 dev eth0 table main metric 0 nhid 264241155"]
         assert p.result()["nexthops"] == {
             "added": ["id 264241155 via 10.168.0.5 dev eth0 proto 252",
@@ -900,7 +975,7 @@ class TestNexthopPlan:
                 lst = k[(w.family, w.table)]
                 lst[:] = [r for r in lst if r.key != w.key]
                 lst.append(model.Route(w.family, w.table, w.dest, w.metric, via=w.via, dev=w.dev,
-                                    onlink=w.onlink, proto="252", nhid=w.nhid))
+                                       onlink=w.onlink, proto="252", nhid=w.nhid))
         again = do_plan(want(*NH_WANTED), k, nexthop_objects=True, nexthops=objs, other_refs=other_refs)
         assert again.commands == [] and again.after == p.after
 
@@ -1043,7 +1118,7 @@ class TestNexthopPlan:
         k = nh_kernel()
         k[("ipv4", 254)] = [r for r in k[("ipv4", 254)] if r.dest != "192.168.1.0/24"] + [
             model.Route("ipv4", 254, "192.168.1.0/24", 0, via="10.168.0.6", dev="eth0", proto="252",
-                     nhid=264241155)]
+                        nhid=264241155)]
         objs = [n for n in nh_objects() if n.id != 264241152] + p.nh_added
         assert [op for op, _x in p.ops] == ["nh_add", "replace", "nh_del", "nh_del"]
         assert batch.verify(p.ops, k, OURS, objs) == [True, True, True, False]

@@ -143,8 +143,8 @@ def test_check_mode_runs_nothing_and_predicts_the_real_run(tmp_path):
     assert "route del fd00:20::/64 via fd00:10::2 dev eth0 table 254 metric 1024 proto 252" in cmds
     assert all(c.endswith(" proto 252") for c in cmds)
     assert not any(x in c for c in cmds for x in ("192.168.1.0/24 via 10.168.0.3",
-                                                   "192.168.3.0", "192.168.12.0", "192.168.13.0",
-                                                   "0.0.0.0/0", "::/0", "fd00:22::"))
+                                                  "192.168.3.0", "192.168.12.0", "192.168.13.0",
+                                                  "0.0.0.0/0", "::/0", "fd00:22::"))
     assert real.result["added"] == ["192.168.20.0/24 via 10.168.0.20 dev eth0 table main metric 0"]
     assert [m["reason"] for m in real.result["modified"]] == ["via 10.168.0.2 -> 10.168.0.9", "metric 100 -> 300"]
     assert real.result["changed"] is True
