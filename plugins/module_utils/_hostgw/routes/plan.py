@@ -122,15 +122,17 @@ def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False, repair
 class _Write(object):
     """A wanted route to write (``route replace``), what it replaces
     (``before``: a kernel route, or None), why (``kind``), and the route
-    exactly as it is written (``target``, known once nexthop ids are)."""
+    exactly as it is written (``target``, known once nexthop ids are) and
+    as people read it (``line``, made once when the plan is rendered)."""
 
-    __slots__ = ("want", "before", "kind", "target")
+    __slots__ = ("want", "before", "kind", "target", "line")
 
     def __init__(self, want, before, kind):
         self.want = want
         self.before = before
         self.kind = kind
         self.target = want
+        self.line = None
 
 
 class _Planner(object):
@@ -388,10 +390,9 @@ class _Planner(object):
 
         before = []
         after = []
-        shown = {}                 # _Write -> its target's line (made once)
         for write in self.writes:
             t = write.target
-            line = shown[write] = t.line()
+            line = write.line = t.line()
             kind = write.kind
             if kind == NEW:
                 p.added.append(t)
@@ -423,7 +424,7 @@ class _Planner(object):
             if r in self.deletes:
                 continue
             write = self.rewritten.get(r)
-            after.append(shown[write] if write is not None else line)
+            after.append(write.line if write is not None else line)
         before.sort()
         after.sort()
         p.before = before
