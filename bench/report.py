@@ -402,12 +402,12 @@ def _find(st, path_suffix, func):
 MODULE_PHASES = [
     ("AnsibleModule() — load and check the arguments (deep copies of `routes`)",
      "module_utils/basic.py", "__init__"),
-    ("routes.validate_routes", "module_utils/routes.py", "validate_routes"),
-    ("of which routes.parse_route_line (line form only)", "module_utils/routes.py", "parse_route_line"),
-    ("resolve_devices (`ip -json link show`)", "modules/ip_route.py", "resolve_devices"),
-    ("read_kernel (`ip -json route show` + parse)", "modules/ip_route.py", "read_kernel"),
-    ("routes.plan", "module_utils/routes.py", "plan"),
-    ("IpCommand.batch (`ip -force -batch -`, kernel work)", "module_utils/ip_command.py", "batch"),
+    ("options.validate_routes", "_hostgw/routes/options.py", "validate_routes"),
+    ("of which options.parse_route_line (line form only)", "_hostgw/routes/options.py", "parse_route_line"),
+    ("kernel.resolve_devices (`ip -json link show`)", "_hostgw/routes/kernel.py", "resolve_devices"),
+    ("kernel.read_kernel (`ip -json route show` + parse)", "_hostgw/routes/kernel.py", "read_kernel"),
+    ("plan.plan", "_hostgw/routes/plan.py", "plan"),
+    ("IpCommand.batch (`ip -force -batch -`, kernel work)", "_hostgw/iproute.py", "batch"),
     ("exit_json (no_log scrub + JSON of the result)", "module_utils/basic.py", "exit_json"),
     ("of which remove_values (the no_log scrub walks every returned string)",
      "module_utils/common/parameters.py", "remove_values"),
@@ -575,9 +575,9 @@ def where_the_time_goes(results, ser, prof, root, n, mcols, pcols):
                 "%.2f" % ret["apply"] if ret["apply"] is not None else "-",
                 "%.2f" % ret["noop"] if ret["noop"] is not None else "-",
                 save_a, save_z, save_a / infl, save_z / infl, infl))
-        v = _cum(z, "module_utils/routes.py", "validate_routes") or 0.0
-        pl = _cum(z, "module_utils/routes.py", "plan") or 0.0
-        rk = _cum(z, "modules/ip_route.py", "read_kernel") or 0.0
+        v = _cum(z, "_hostgw/routes/options.py", "validate_routes") or 0.0
+        pl = _cum(z, "_hostgw/routes/plan.py", "plan") or 0.0
+        rk = _cum(z, "_hostgw/routes/kernel.py", "read_kernel") or 0.0
         init = _cum(z, "module_utils/basic.py", "__init__") or 0.0
         fixed = (results.get("module_fixed") or {}).get("median")
         out.append(
@@ -903,10 +903,10 @@ def markdown(results, ser, sizes, png_rel, root):
             per_n.append("N = %s: %.2f → %.2f" % (fmt_n(n), r["loadavg_before"][0], r["loadavg_after"][0]))
     if per_n:
         a("| load average (1 min) at start → end of each N | %s |" % "; ".join(per_n))
-    a("| module source | git %s; sha256 `ip_route.py` %s, `routes.py` %s, `ip_command.py` %s%s |" % (
+    a("| module source | git %s; sha256 `ip_route.py` %s, `_hostgw/routes/plan.py` %s, `_hostgw/iproute.py` %s%s |" % (
         meta["module"]["git_head"][:12], meta["module"]["sha256"].get("plugins/modules/ip_route.py", "?")[:12],
-        meta["module"]["sha256"].get("plugins/module_utils/routes.py", "?")[:12],
-        meta["module"]["sha256"].get("plugins/module_utils/ip_command.py", "?")[:12],
+        meta["module"]["sha256"].get("plugins/module_utils/_hostgw/routes/plan.py", "?")[:12],
+        meta["module"]["sha256"].get("plugins/module_utils/_hostgw/iproute.py", "?")[:12],
         "; uncommitted: %s" % meta["module"]["git_status"] if meta["module"]["git_status"] else ""))
     if meta.get("module_changed_during_run"):
         a("| **warning** | the module's files changed while the benchmark ran: the numbers mix two "

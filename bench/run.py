@@ -42,8 +42,11 @@ RESULTS = os.path.join(BENCH, "results")
 MD_PATH = os.path.join(REPO, "BENCHMARKS.md")
 PNG_PATH = os.path.join(BENCH, "ip_route_bench.png")
 DEFAULT_SIZES = (100, 1000, 10000)
-MODULE_FILES = ("plugins/modules/ip_route.py", "plugins/module_utils/routes.py",
-                "plugins/module_utils/ip_command.py")
+MODULE_FILES = ("plugins/modules/ip_route.py", "plugins/module_utils/_hostgw/routes/options.py",
+                "plugins/module_utils/_hostgw/routes/kernel.py",
+                "plugins/module_utils/_hostgw/routes/plan.py",
+                "plugins/module_utils/_hostgw/routes/batch.py",
+                "plugins/module_utils/_hostgw/iproute.py")
 UNDERLAY = "172.16.0.1/12"   # inside the namespace only
 
 sys.path.insert(0, BENCH)

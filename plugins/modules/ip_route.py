@@ -31,11 +31,15 @@ description:
   - A new O(routes[].metric) for a destination is a new identity, so the module adds the route
     with the new metric first and then deletes its own route with the old metric (reported
     in RV(modified)), with or without O(purge).
-  - If the identity of a wanted route is held by a route of another protocol, the module
-    adopts it (re-tags it with its protocol, reported in RV(modified)) only when it is
-    identical (same via, dev, onlink, src); otherwise it fails naming that route unless
-    O(takeover=true). Routes the kernel made itself (C(proto kernel), such as the connected
-    route of an address, and C(proto redirect)) are never adopted or taken over.
+  - If the identity of a wanted route is held by a route of another protocol (a routing daemon
+    such as BIRD, a C(proto static) route added by hand, ...), the module never re-tags or
+    deletes it by default. When that route is identical to the wanted one (same via, dev,
+    onlink, src) it already carries the traffic - it is left in place, named in a warning and
+    in RV(foreign), and is not a change. When it differs the module fails naming it. Only with
+    O(takeover=true) does the module replace it with its own route (an identical one is then
+    adopted, re-tagged with the module's protocol, reported in RV(modified)). Routes the
+    kernel made itself (C(proto kernel), such as the connected route of an address, and
+    C(proto redirect)) are never adopted or taken over.
   - Everything is validated before anything runs, and every bad entry is reported with its
     index and value. Nothing is ever fixed silently (for example a O(routes[].dest) with host
     bits set is an error that names the corrected prefix). No value ever reaches a shell.
@@ -141,7 +145,8 @@ options:
       - Remove every route carrying the module's protocol (O(protocol), O(protocol_number)) that
         is not in O(routes), in both address families, in the tables the module was given -
         the tables of O(routes) plus O(tables) (V(main) if neither names one).
-      - Never removes a route of another protocol, nor anything in other tables.
+      - Never removes a route of another protocol (not even one identical to a wanted route,
+        see RV(foreign)), nor anything in other tables.
     type: bool
     default: false
   tables:
@@ -153,10 +158,13 @@ options:
     default: []
   takeover:
     description:
-      - Replace a route of another protocol that holds the identity of a wanted route and
-        differs from it. By default the module fails and names that route instead.
-      - An identical route of another protocol is adopted either way. Routes of protocol
-        C(kernel) or C(redirect) are never taken over.
+      - Replace a route of another protocol that holds the identity of a wanted route with the
+        module's own route. An identical one is adopted (re-tagged with the module's protocol,
+        so the module manages and may later purge it); a different one is replaced.
+      - By default (V(false)) such a route is never changed or deleted. An identical one is
+        left in place, reported in a warning and in RV(foreign), and is not a change; a
+        different one makes the module fail naming it.
+      - Routes of protocol C(kernel) or C(redirect) are never adopted or taken over.
     type: bool
     default: false
   protocol:
@@ -236,6 +244,9 @@ notes:
   - Fast for large sets (10 000 routes) - one C(ip -json) read per table and family, dict
     lookups, one C(ip -batch). For that reason RV(added), RV(removed) and RV(routes) are lists
     of lines, not dicts.
+  - Reads, plans and applies while holding the collection's host-wide lock
+    (C(/run/lock/podnet-hostgw.lock), an C(flock)), in check mode too, so two runs on a host
+    never interleave. It waits up to 300 s for another holder.
 seealso:
   - name: ip-route(8)
     description: The C(ip route) manual page.
@@ -321,9 +332,9 @@ removed:
   sample: ["192.168.7.0/24 via 10.168.0.7 dev eth0 table main metric 0"]
 modified:
   description:
-    - Routes replaced in place (next hop, device, onlink, src), given a new metric, or adopted
-      from / taken over from another protocol. Named C(modified) because C(changed) is the
-      task's changed flag.
+    - Routes replaced in place (next hop, device, onlink, src), given a new metric, or (with
+      O(takeover=true)) adopted from / taken over from another protocol. Named C(modified)
+      because C(changed) is the task's changed flag.
   returned: success
   type: list
   elements: dict
@@ -340,6 +351,17 @@ modified:
   sample: [{before: "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0",
             after: "192.168.1.0/24 via 10.168.0.3 dev eth0 table main metric 0",
             reason: "via 10.168.0.2 -> 10.168.0.3"}]
+foreign:
+  description:
+    - Routes of another protocol identical to a wanted route (same destination, next hop,
+      metric, table), left in place because they already carry the traffic; same format as
+      RV(added), ending with C(proto NAME). Sorted.
+    - They are not the module's - not changed, not purged, not in the diff. O(takeover=true)
+      adopts the ones not made by the kernel itself.
+  returned: success
+  type: list
+  elements: str
+  sample: ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 proto bird"]
 routes:
   description:
     - The routes carrying the module's protocol afterwards, in the tables and families the module
@@ -403,11 +425,14 @@ protos_file:
       type: bool
   sample: {path: /etc/iproute2/rt_protos.d/hostgw.conf, changed: false}
 errors:
-  description: On a validation failure, one message per problem, each naming the entry (C(routes[INDEX])) and value.
+  description:
+    - On failure, one message per problem, as listed in RV(msg) - each bad value with the entry
+      it belongs to (C(routes[INDEX])), each conflicting route of another protocol, or each batch
+      line not applied.
   returned: failure
   type: list
   elements: str
-  sample: ["routes[0]: dest 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?"]
+  sample: ["routes[0]: dest '192.168.1.5/24' has host bits set; did you mean 192.168.1.0/24?"]
 applied:
   description: After a failed batch, the batch lines whose effect is now in the kernel.
   returned: failure
@@ -438,318 +463,205 @@ stderr:
   type: str
 """
 
+import contextlib
 import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import (
-    IpCommand,
-    IpCommandError,
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import (
+    fail_problems,
+    host_lock,
+    ip_command,
 )
-from ansible_collections.podnet.hostgw.plugins.module_utils import routes as rt
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import Problems
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes import (
+    batch,
+    kernel,
+    nexthops,
+    options,
+    plan as planner,
+    protos,
+)
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.model import table_name
 
-# Files that may name protocols (iproute2 reads the first that exists of each
-# pair, plus every *.conf in the .d directories).
-PROTOS_FILES = ("/etc/iproute2/rt_protos", "/usr/share/iproute2/rt_protos",
-                "/usr/lib/iproute2/rt_protos")
+# Above this many routes the module does not echo its arguments back: for
+# 10 000 routes that alone costs more than the whole ip -batch.
 ECHO_ROUTES_MAX = 200
-PROTOS_DIRS = ("/etc/iproute2/rt_protos.d", "/usr/share/iproute2/rt_protos.d",
-               "/usr/lib/iproute2/rt_protos.d")
 
 
-def read_mappings(extra_dir, own_file):
-    """``[(path, number, name)]`` from every rt_protos file, except OWN_FILE
-    (which the module rewrites if it is wrong)."""
-    paths = list(PROTOS_FILES)
-    dirs = list(PROTOS_DIRS)
-    if extra_dir and extra_dir not in dirs:
-        dirs.append(extra_dir)
-    for d in dirs:
+def argument_spec():
+    return dict(
+        # routes[] entries are validated by options.validate_routes (every bad
+        # entry reported with its index; cheaper than Ansible's per-element
+        # suboption validation at 10 000 routes).
+        routes=dict(type="list", elements="raw", default=[]),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        purge=dict(type="bool", default=False),
+        tables=dict(type="list", elements="str", default=[]),
+        takeover=dict(type="bool", default=False),
+        protocol=dict(type="str", default=names.DEFAULT_PROTOCOL_NAME),
+        protocol_number=dict(type="int", default=names.DEFAULT_PROTOCOL_NUMBER),
+        protos_dir=dict(type="path", default="/etc/iproute2/rt_protos.d"),
+        nexthop_objects=dict(type="bool", default=False),
+    )
+
+
+class IpRoute(object):
+    """One run of the module: validate everything, then read the kernel,
+    plan and apply under the host-wide lock (in check mode too, so the
+    prediction is made from a state no other run is changing)."""
+
+    def __init__(self, module):
+        self.module = module
+        p = module.params
+        self.name = p["protocol"]
+        self.number = p["protocol_number"]
+        self.ours = frozenset((str(self.number), self.name))
+        self.own_file = os.path.join(p["protos_dir"], "%s.conf" % self.name) \
+            if p["protos_dir"] else None
+        self.result = dict(changed=False, protocol=dict(name=self.name, number=self.number))
+        if len(p["routes"] or ()) > ECHO_ROUTES_MAX:
+            self.result["invocation"] = dict(module_args=dict(
+                p, routes="(%d routes, not echoed back)" % len(p["routes"])))
+        self.ip = None
+
+    def run(self):
+        wanted, reads = self.validate()
+        with host_lock(self.module, **self.result):
+            self.ip = ip_command(self.module)
+            wanted = self.resolve_devices(wanted)
+            seen = self.read(reads)
+            plan = self.plan(wanted, seen)
+            file_changed = self.ensure_protos_file()
+            self.report(plan, reads, file_changed)
+            if plan.commands and not self.module.check_mode:
+                self.apply(plan, reads, file_changed)
+        self.module.exit_json(**self.result)
+
+    def validate(self):
+        """The wanted routes and the tables to read, or a failure naming
+        every bad value; nothing on the host is read but the rt_protos files."""
+        p = self.module.params
+        problems = Problems(names.route_protocol_problems(self.name, self.number))
+        if not problems:
+            problems.extend(protos.protocol_conflicts(
+                self.name, self.number, protos.read_mappings(p["protos_dir"], self.own_file)))
+        wanted, route_problems = options.validate_routes(p["routes"], p["state"])
+        tables, table_problems = options.validate_tables(p["tables"])
+        problems.extend(route_problems)
+        problems.extend(table_problems)
+        if p["nexthop_objects"] and not route_problems:
+            problems.extend(nexthops.mode_problems(wanted))
+        if problems:
+            fail_problems(self.module, "invalid parameters, nothing was changed", problems,
+                          **self.result)
+        return wanted, kernel.tables_to_read(wanted, tables, p["purge"])
+
+    @contextlib.contextmanager
+    def ip_errors(self):
         try:
-            names = sorted(os.listdir(d))
-        except OSError:
-            continue
-        paths.extend(os.path.join(d, n) for n in names if n.endswith(".conf"))
-    out = []
-    own = os.path.realpath(own_file) if own_file else None
-    for path in paths:
-        if own and os.path.realpath(path) == own:
-            continue
+            yield
+        except IpCommandError as exc:
+            self.module.fail_json(msg=str(exc), rc=exc.rc, stderr=exc.stderr, **self.result)
+
+    def resolve_devices(self, wanted):
+        with self.ip_errors():
+            wanted, problems = kernel.resolve_devices(self.ip, wanted)
+        if problems:
+            fail_problems(self.module, "missing devices, nothing was changed", problems,
+                          **self.result)
+        return wanted
+
+    def read(self, reads):
+        with self.ip_errors():
+            return kernel.read_state(self.ip, reads, self.ours,
+                                     nexthop_objects=self.module.params["nexthop_objects"])
+
+    def plan(self, wanted, seen):
+        p = self.module.params
+        with self.ip_errors():      # other_refs reads the other tables
+            plan = planner.plan(wanted, seen.routes, self.ours, self.number, purge=p["purge"],
+                                takeover=p["takeover"], nexthop_objects=p["nexthop_objects"],
+                                nexthops=seen.nexthops, other_refs=seen.other_refs)
+        if plan.conflicts:
+            fail_problems(self.module, "routes held by another protocol, nothing was changed",
+                          plan.conflicts, **self.result)
+        for w in plan.warnings:
+            self.module.warn(w)
+        return plan
+
+    def ensure_protos_file(self):
+        """Make the protos file map our number to our name.  True if it was
+        (or, in check mode, would be) written."""
+        path = self.own_file
+        if not path:
+            return False
         try:
             with open(path) as fh:
-                text = fh.read()
+                current = fh.read()
         except (OSError, UnicodeDecodeError):
-            continue
-        out.extend((path, num, name) for num, name in rt.parse_protos_text(text))
-    return out
-
-
-def ensure_protos_file(module, path, name, number):
-    """Make PATH map NUMBER to NAME.  Returns True if it was (or, in check
-    mode, would be) written."""
-    try:
-        with open(path) as fh:
-            current = fh.read()
-    except (OSError, UnicodeDecodeError):
-        current = None
-    if current is not None:
-        maps = rt.parse_protos_text(current)
-        if (number, name) in maps and all(
-                n == number and nm == name for n, nm in maps if n == number or nm == name):
-            return False
-    if module.check_mode:
+            current = None
+        changed = current is None or not protos.maps_only(current, self.name, self.number)
+        self.result["protos_file"] = dict(path=path, changed=changed)
+        if not changed or self.module.check_mode:
+            return changed
+        directory = os.path.dirname(path)
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + self.name + ".", suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(protos.mapping_text(self.name, self.number))
+            os.chmod(tmp, 0o644)
+        except OSError as exc:
+            self.module.fail_json(msg="cannot write %s: %s (set protos_dir to another directory, "
+                                      "or to an empty string to skip it)" % (path, exc),
+                                  **self.result)
+        self.module.atomic_move(tmp, path)
         return True
-    directory = os.path.dirname(path)
-    try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".", suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write("# Written by podnet.hostgw.ip_route: the protocol tag of its routes.\n"
-                     "%d %s\n" % (number, name))
-        os.chmod(tmp, 0o644)
-    except OSError as exc:
-        module.fail_json(msg="cannot write %s: %s (set protos_dir to another directory, or "
-                             "to an empty string to skip it)" % (path, exc))
-    module.atomic_move(tmp, path)
-    return True
 
+    def report(self, plan, reads, file_changed):
+        self.result.update(plan.result())
+        self.result["changed"] = plan.changed or file_changed
+        if self.module._diff:
+            header = "routes proto %s (%s) in table %s" % (
+                self.name, self.number,
+                ", ".join(sorted(set(table_name(t) for _f, t in reads))) or "-")
+            self.result["diff"] = dict(
+                before="".join(line + "\n" for line in plan.before),
+                after="".join(line + "\n" for line in plan.after),
+                before_header=header, after_header=header)
 
-def read_table(ip, family, table):
-    try:
-        return ip.json([rt.FAMILY_FLAG[family], "route", "show", "table", rt.table_name(table)])
-    except IpCommandError as exc:
-        # A table that was never used does not exist yet: it is empty.
-        if "table does not exist" in (exc.stderr or ""):
-            return []
-        raise
-
-
-def read_kernel(ip, reads):
-    return dict(((f, t), rt.parse_kernel_routes(read_table(ip, f, t), f, t)) for f, t in reads)
-
-
-NEXTHOP_SUPPORT = ("nexthop_objects: true needs nexthop objects (Linux 5.3 or later and iproute2 "
-                   "5.3 or later); 'ip -json nexthop show' failed: %s. Set nexthop_objects: false "
-                   "on this host")
-
-
-def read_nexthops(ip):
-    return rt.parse_kernel_nexthops(ip.json(["nexthop", "show"]))
-
-
-def other_refs_reader(ip, reads):
-    """A callable returning the nexthop ids used by routes outside READS (all
-    tables, both families): an object of ours one of them uses is kept."""
-    skip = frozenset(reads)
-
-    def other_refs():
-        refs = set()
-        for f in rt.FAMILIES:
-            refs |= rt.nexthop_refs(ip.json([rt.FAMILY_FLAG[f], "route", "show", "table", "all"]),
-                                    f, skip)
-        return refs
-    return other_refs
-
-
-def uses_nexthops(kernel, ours):
-    """Whether a route of ours in KERNEL uses a nexthop object (only then does
-    the module read them with nexthop_objects off)."""
-    for routes in kernel.values():
-        for r in routes:
-            if r.nhid is not None and r.proto in ours:
-                return True
-    return False
-
-
-def resolve_devices(ip, wanted):
-    """Map alternative names to interface names; errors for missing ones."""
-    devs = set(w.dev for w in wanted if w.state == "present" and w.dev is not None)
-    if not devs:
-        return []
-    names = {}
-    for link in ip.json(["link", "show"]):
-        ifname = link.get("ifname")
-        if not ifname:
-            continue
-        names[ifname] = ifname
-        for alt in link.get("altnames") or ():
-            names.setdefault(alt, ifname)
-    errors = []
-    for w in wanted:
-        if w.state != "present" or w.dev is None:
-            continue
-        real = names.get(w.dev)
-        if real is None:
-            errors.append("routes[%d]: dev %s does not exist on this host (dest %s)"
-                          % (w.index, w.dev, w.dest))
-        elif real != w.dev:
-            w.dev = real
-    return errors
-
-
-def _fail_list(module, what, errors, **extra):
-    shown = errors[:50]
-    more = "" if len(errors) <= 50 else "\n  ... and %d more" % (len(errors) - 50)
-    module.fail_json(msg="%s (%d):\n  %s%s" % (what, len(errors), "\n  ".join(shown), more),
-                     errors=errors, **extra)
+    def apply(self, plan, reads, file_changed):
+        """One batch; after a failure, what is and is not in effect."""
+        try:
+            outcome = batch.apply(self.ip, plan, reads, self.ours)
+        except batch.RereadError as exc:
+            self.module.fail_json(msg=str(exc), rc=exc.rc, stderr=exc.stderr, **self.result)
+        except IpCommandError as exc:
+            self.module.fail_json(msg=str(exc), **self.result)
+        if outcome.rc == 0:
+            return
+        self.result["routes"] = outcome.routes
+        self.result["changed"] = bool(outcome.applied) or file_changed
+        if outcome.ok:
+            self.module.warn("ip -batch reported errors but every change is in effect: %s"
+                             % outcome.stderr.strip())
+            return
+        self.result.update(applied=outcome.applied, not_applied=outcome.not_applied,
+                           rc=outcome.rc, stderr=outcome.stderr)
+        fail_problems(self.module, "applied %d of %d route changes; fix the cause and run again, "
+                                   "the module converges; not applied"
+                      % (len(outcome.applied), len(plan.commands)),
+                      outcome.problems(), **self.result)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            # routes[] entries are validated by routes.validate_routes (every
-            # bad entry reported with its index; cheaper than Ansible's
-            # per-element suboption validation at 10 000 routes).
-            routes=dict(type="list", elements="raw", default=[]),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            purge=dict(type="bool", default=False),
-            tables=dict(type="list", elements="str", default=[]),
-            takeover=dict(type="bool", default=False),
-            protocol=dict(type="str", default=rt.DEFAULT_PROTOCOL_NAME),
-            protocol_number=dict(type="int", default=rt.DEFAULT_PROTOCOL_NUMBER),
-            protos_dir=dict(type="path", default="/etc/iproute2/rt_protos.d"),
-            nexthop_objects=dict(type="bool", default=False),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    name = p["protocol"]
-    number = p["protocol_number"]
-    protos_dir = p["protos_dir"]
-    result = dict(changed=False, protocol=dict(name=name, number=number))
-    if len(p["routes"] or ()) > ECHO_ROUTES_MAX:
-        # AnsibleModule echoes all parameters back as invocation.module_args;
-        # for 10 000 routes that alone costs more than the whole ip -batch.
-        result["invocation"] = dict(module_args=dict(
-            p, routes="(%d routes, not echoed back)" % len(p["routes"])))
-
-    # 1. validate everything before touching anything
-    own_file = os.path.join(protos_dir, "%s.conf" % name) if protos_dir else None
-    errors = rt.validate_protocol(name, number)
-    if not errors:
-        errors = rt.protocol_conflicts(name, number, read_mappings(protos_dir, own_file))
-    wanted, route_errors = rt.validate_routes(p["routes"], p["state"])
-    tables, table_errors = rt.validate_tables(p["tables"])
-    errors.extend(route_errors)
-    errors.extend(table_errors)
-    nh_mode = p["nexthop_objects"]
-    if nh_mode and not route_errors:
-        errors.extend(rt.nexthop_mode_errors(wanted))
-    if errors:
-        _fail_list(module, "invalid parameters, nothing was changed", errors, **result)
-
-    ours = frozenset((str(number), name))
-
-    # 2. which tables/families to read: once each
-    reads = set()
-    for w in wanted:
-        reads.add((w.family, w.table))
-    all_tables = set(w.table for w in wanted) | tables
-    if not all_tables:
-        all_tables.add(rt.MAIN_TABLE)
-    if p["purge"]:
-        for t in all_tables:
-            for f in rt.FAMILIES:
-                reads.add((f, t))
-    reads = sorted(reads)
-
-    ip = ip_command(module)
-    try:
-        dev_errors = resolve_devices(ip, wanted)
-        if dev_errors:
-            _fail_list(module, "missing devices, nothing was changed", dev_errors, **result)
-        kernel = read_kernel(ip, reads)
-    except IpCommandError as exc:
-        module.fail_json(msg=str(exc), rc=exc.rc, stderr=exc.stderr, **result)
-    nexthops = None
-    if nh_mode or uses_nexthops(kernel, ours):
-        try:
-            nexthops = read_nexthops(ip)
-        except IpCommandError as exc:
-            module.fail_json(msg=NEXTHOP_SUPPORT % ((exc.stderr or "").strip() or exc)
-                             if nh_mode else str(exc), rc=exc.rc, stderr=exc.stderr, **result)
-
-    # 3. plan
-    try:
-        plan = rt.plan(wanted, kernel, ours, number, purge=p["purge"], takeover=p["takeover"],
-                       nexthop_objects=nh_mode, nexthops=nexthops,
-                       other_refs=other_refs_reader(ip, reads))
-    except IpCommandError as exc:
-        module.fail_json(msg=str(exc), rc=exc.rc, stderr=exc.stderr, **result)
-    if plan.conflicts:
-        _fail_list(module, "routes held by another protocol, nothing was changed",
-                   plan.conflicts, **result)
-    for w in plan.warnings:
-        module.warn(w)
-
-    file_changed = False
-    if own_file:
-        file_changed = ensure_protos_file(module, own_file, name, number)
-        result["protos_file"] = dict(path=own_file, changed=file_changed)
-
-    result.update(plan.result())
-    result["changed"] = plan.changed or file_changed
-    if module._diff:
-        header = "routes proto %s (%s) in table %s" % (
-            name, number, ", ".join(sorted(set(rt.table_name(t) for _f, t in reads))) or "-")
-        result["diff"] = dict(
-            before="".join(line + "\n" for line in plan.before),
-            after="".join(line + "\n" for line in plan.after),
-            before_header=header, after_header=header)
-
-    if module.check_mode or not plan.commands:
-        module.exit_json(**result)
-
-    # 4. apply, all in one batch
-    try:
-        batch = ip.batch(plan.commands, force=True)
-    except IpCommandError as exc:
-        module.fail_json(msg=str(exc), **result)
-    rc, err = batch.rc, batch.err
-    if rc == 0:
-        module.exit_json(**result)
-
-    # 5. a failed batch: re-read and report what is and is not in effect
-    by_line, loose = batch.errors, batch.unattributed
-    try:
-        now = read_kernel(ip, reads)
-        now_nh = read_nexthops(ip) if nexthops is not None else None
-    except IpCommandError as exc:
-        module.fail_json(msg="ip -batch failed (%s) and re-reading the routes failed too: %s"
-                         % (err.strip(), exc), rc=rc, stderr=err, **result)
-    done = rt.verify(plan.ops, now, ours, now_nh)
-    applied = []
-    not_applied = []
-    for n, ((op, r), ok) in enumerate(zip(plan.ops, done), 1):
-        cmd = plan.commands[n - 1]
-        if ok:
-            applied.append(cmd)
-            continue
-        msg = by_line.get(n)
-        if msg is None and loose:
-            msg = loose.pop(0)
-        if msg is None:
-            msg = "not run: ip -batch stopped at an earlier line"
-        else:
-            msg = rt.translate_error(msg, op, r)
-        not_applied.append(dict(command=cmd, route=r.describe(), error=msg))
-    result["routes"] = rt.managed_lines(now, ours)
-    result["changed"] = bool(applied) or file_changed
-    if not not_applied:
-        module.warn("ip -batch reported errors but every change is in effect: %s" % err.strip())
-        module.exit_json(**result)
-    lines = ["%s: %s" % (x["route"], x["error"]) for x in not_applied[:50]]
-    if len(not_applied) > 50:
-        lines.append("... and %d more" % (len(not_applied) - 50))
-    result.update(applied=applied, not_applied=not_applied, rc=rc, stderr=err)
-    module.fail_json(
-        msg="applied %d of %d route changes; %d not applied:\n  %s\nRun again after fixing "
-            "the cause; the module converges." % (len(applied), len(plan.commands),
-                                                  len(not_applied), "\n  ".join(lines)),
-        **result)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    IpRoute(module).run()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -44,10 +45,10 @@ def ns_json(ns, args):
 
 
 class Netns:
-    def __init__(self, name):
+    def __init__(self, name, lock_path=None):
         self.name = name
-        # The host-wide lock of the modules run here: never the machine's /run/lock.
-        self.lock_path = os.path.join("/tmp", "%s.lock" % name)
+        # the host lock of the modules run here: never the real /run/lock
+        self.lock_path = lock_path
 
     def run(self, argv, data=None, check=True):
         return ns_run(self.name, argv, data=data, check=check)
@@ -68,7 +69,9 @@ class Netns:
         with open(path, "w") as fh:
             json.dump({"ANSIBLE_MODULE_ARGS": args}, fh)
         try:
-            env = dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL="C", PODNET_HOSTGW_LOCK=self.lock_path)
+            env = dict(os.environ, PYTHONPATH=COLLECTIONS, LC_ALL="C")
+            if self.lock_path:
+                env["PODNET_HOSTGW_LOCK"] = self.lock_path
             proc = subprocess.run(
                 ["ip", "netns", "exec", self.name, sys.executable, "-m",
                  "ansible_collections.podnet.hostgw.plugins.modules.%s" % name, path],
@@ -89,13 +92,14 @@ def netns():
     """A fresh namespace with ``lo`` up; deleted afterwards."""
     _need_root_and_ip()
     made = []
+    lock_dir = tempfile.mkdtemp(prefix="hgwt-lock-")
 
     def make():
         name = "hgwt-%s" % uuid.uuid4().hex[:10]
         subprocess.run(["ip", "netns", "add", name], check=True)
         made.append(name)
         ns_run(name, ["ip", "link", "set", "lo", "up"])
-        return Netns(name)
+        return Netns(name, os.path.join(lock_dir, "%s.lock" % name))
 
     first = make()
     first.make_another = make
@@ -104,5 +108,4 @@ def netns():
     finally:
         for name in made:
             subprocess.run(["ip", "netns", "del", name], check=False)
-            if os.path.exists(Netns(name).lock_path):
-                os.unlink(Netns(name).lock_path)
+        shutil.rmtree(lock_dir, ignore_errors=True)

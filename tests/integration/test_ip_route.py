@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -124,7 +125,19 @@ def warnings_of(res):
 def with_eth0(netns):
     for argv in ETH0:
         netns.run(argv)
+    wait_for_dad(netns)
     return netns
+
+
+def wait_for_dad(netns, timeout=60):
+    """Wait until no IPv6 address is tentative: the kernel adds the local
+    routes of link-local addresses once their DAD is over (a second or two,
+    longer on a busy machine), and tests compare route tables."""
+    deadline = time.monotonic() + timeout
+    while netns.json("-6", "addr", "show", "tentative"):
+        if time.monotonic() > deadline:
+            raise AssertionError("IPv6 DAD did not finish in %d s in %s" % (timeout, netns.name))
+        time.sleep(0.1)
 
 
 def tagged(netns, *args):
@@ -142,6 +155,12 @@ def everything(netns):
     """Every route of every table, both families, as ip -json prints them."""
     return (netns.json("-4", "route", "show", "table", "all"),
             netns.json("-6", "route", "show", "table", "all"))
+
+
+def not_kernel_made(netns):
+    """``everything`` without the kernel's own routes, which a fresh
+    namespace keeps adding for a while (IPv6 link-local ones after DAD)."""
+    return tuple([r for r in rs if r.get("protocol") != "kernel"] for rs in everything(netns))
 
 
 @pytest.fixture
@@ -209,7 +228,7 @@ def test_route_lines_apply_like_dicts_and_mix_with_them(ns):
     assert again["changed"] is False and again["commands"] == []
     before = everything(ns)
     bad = ns.run_module({"routes": ["192.168.2.0/24 via 10.168.0.2 dev eth0 proto static"], "purge": True})
-    assert bad["failed"] is True and "routes[0]: unknown word proto" in bad["msg"]
+    assert bad["failed"] is True and "routes[0]: unknown word 'proto'" in bad["msg"]
     assert everything(ns) == before
 
 
@@ -356,16 +375,17 @@ def test_check_mode_changes_nothing_and_predicts_the_real_run(ns):
     ns.ip("route", "add", "192.168.5.0/24", "via", "10.168.0.5", "proto", "static")
     params = {"routes": [dict(HOST1, via="10.168.0.4"),                              # changed
                          {"dest": "192.168.2.0/24", "via": "10.168.0.3", "dev": "eth0", "metric": 7},
-                         {"dest": "192.168.5.0/24", "via": "10.168.0.5"},          # adopted
+                         {"dest": "192.168.5.0/24", "via": "10.168.0.5"},          # left (static)
                          {"dest": "fd00:1:1::/64", "via": "fd00:10::2"}],          # added
               "purge": True}
     before = everything(ns)
     check = ns.run_module(params, check_mode=True, diff=True)
     assert everything(ns) == before
     real = ns.run_module(params, diff=True)
-    for key in ("changed", "added", "removed", "modified", "commands", "routes", "diff"):
+    for key in ("changed", "added", "removed", "modified", "commands", "routes", "diff", "foreign"):
         assert check[key] == real[key], key
-    assert check["changed"] is True and len(check["commands"]) == 6
+    assert check["changed"] is True and len(check["commands"]) == 5
+    assert real["foreign"] == ["192.168.5.0/24 via 10.168.0.5 dev eth0 table main metric 0 proto static"]
     assert everything(ns) != before
     assert ns.run_module(params)["changed"] is False
 
@@ -422,23 +442,23 @@ def test_onlink_and_src(ns):
 
 @pytest.mark.parametrize("routes,extra,text", [
     ([{"dest": "192.168.1.5/24", "via": "10.168.0.2"}], {},
-     "routes[0]: dest 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?"),
+     "routes[0]: dest '192.168.1.5/24' has host bits set; did you mean 192.168.1.0/24?"),
     ([HOST1, {"dest": "192.168.1.0/24", "via": "10.168.0.3"}], {},
      "routes[0] and routes[1] both define 192.168.1.0/24 table main metric 0"),
     ([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth0\nroute flush table main"}], {},
      "routes[0]: dev 'eth0\\nroute flush table main' contains a control character"),
     ([{"dest": "192.168.1.0/24", "via": "fd00:10::2"}], {},
-     "routes[0]: via fd00:10::2 is ipv6 but dest 192.168.1.0/24 is ipv4"),
-    ([{"dest": "default", "dev": "eth0"}], {}, "routes[0]: dest default needs a family"),
+     "routes[0]: via 'fd00:10::2' is an IPv6 address, but dest '192.168.1.0/24' is an IPv4 prefix"),
+    ([{"dest": "default", "dev": "eth0"}], {}, "routes[0]: dest 'default' needs a family"),
     ([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth#0"}], {},
-     "routes[0]: dev eth#0 contains '#'"),
+     "routes[0]: dev 'eth#0' must not contain '#'"),
     ([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "metric": 4294967296}], {},
      "routes[0]: metric 4294967296 is out of range 0..4294967295"),
     ([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "table": 0}], {}, "routes[0]: table 0 is out of range"),
     ([{"dest": "192.168.1.0/24", "via": "10.168.0.2"}], {"protocol_number": 3},
      "protocol_number 3 is the well-known protocol boot"),
     ([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "nosuch0"}], {},
-     "routes[0]: dev nosuch0 does not exist on this host"),
+     "routes[0]: dev 'nosuch0' does not exist on this host"),
     ([{"dest": "10.168.0.0/24", "via": "10.168.0.2", "dev": "eth0"}], {},
      "the kernel's own route 10.168.0.0/24 dev eth0 src 10.168.0.1 table main metric 0 proto kernel"),
 ])
@@ -462,8 +482,12 @@ def test_foreign_route_conflict_adopt_and_takeover(ns):
     assert ("192.168.2.0/24 via 10.168.0.2 dev eth0 table main metric 0 proto static" in res["msg"])
     assert "takeover: true" in res["msg"]
     assert everything(ns) == before
-    # identical: adopted, the other left alone
-    res = ns.run_module({"routes": [HOST1]})
+    # identical: left in place by default, adopted with takeover; the other left alone
+    res = ns.run_module({"routes": [HOST1], "protos_dir": ""})
+    assert res["changed"] is False and res["foreign"] == [
+        "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 proto static"]
+    assert ns.json("-4", "route", "show", "table", "all") == before[0]
+    res = ns.run_module({"routes": [HOST1], "takeover": True})
     assert res["modified"][0]["reason"] == "adopted identical route from protocol static"
     live = dict((r["dst"], r["protocol"]) for r in ns.json("-4", "route"))
     assert live["192.168.1.0/24"] == "252" and live["192.168.2.0/24"] == "static"
@@ -473,6 +497,80 @@ def test_foreign_route_conflict_adopt_and_takeover(ns):
     assert res["modified"][0]["reason"].startswith("taken over from protocol static")
     live = dict((r["dst"], r) for r in ns.json("-4", "route"))
     assert (live["192.168.2.0/24"]["gateway"], live["192.168.2.0/24"]["protocol"]) == ("10.168.0.9", "252")
+
+
+REPORT_KEYS = ("changed", "added", "removed", "modified", "commands", "routes", "foreign")
+HOST1_V6 = {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"}
+
+
+@pytest.mark.parametrize("proto", ["static", "bird"])
+def test_identical_route_of_another_owner_is_left_in_place(ns, proto):
+    """Issue 7: a route of another protocol identical to a wanted one carries
+    the traffic; it is never re-tagged or deleted unless takeover."""
+    ns.ip("route", "add", "192.168.1.0/24", "via", "10.168.0.2", "dev", "eth0", "proto", proto)
+    ns.ip("-6", "route", "add", "fd00:1:1::/64", "via", "fd00:10::2", "dev", "eth0", "proto", proto)
+    lines = ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 proto %s" % proto,
+             "fd00:1:1::/64 via fd00:10::2 dev eth0 table main metric 1024 proto %s" % proto]
+    before = not_kernel_made(ns)
+    params = {"routes": [HOST1, HOST1_V6], "purge": True, "protos_dir": ""}
+
+    check = ns.run_module(params, check_mode=True, diff=True)
+    assert not_kernel_made(ns) == before
+    first = ns.run_module(params, diff=True)
+    assert first.get("failed") is not True, first
+    for key in REPORT_KEYS + ("diff",):
+        assert check[key] == first[key], key
+    assert first["changed"] is False and first["commands"] == [] and first["modified"] == []
+    assert first["foreign"] == sorted(lines)
+    for line in lines:
+        assert any(line in w and "takeover: true adopts it" in w for w in warnings_of(first)), line
+    assert first["diff"]["before"] == first["diff"]["after"] == ""
+    assert not_kernel_made(ns) == before
+    assert [(r["gateway"], r["protocol"]) for r in ns.json("-4", "route", "show", "192.168.1.0/24")] == \
+        [("10.168.0.2", proto)]
+
+    again = ns.run_module(params)
+    assert dict((k, again[k]) for k in REPORT_KEYS) == dict((k, first[k]) for k in REPORT_KEYS)
+    assert not_kernel_made(ns) == before
+
+    # purge removes only what is ours: these are not
+    res = ns.run_module({"routes": [], "purge": True, "protos_dir": ""})
+    assert res["changed"] is False and res["removed"] == [] and res["foreign"] == []
+    assert not_kernel_made(ns) == before
+
+    # takeover: true adopts them (re-tagged); from then on they are ours
+    res = ns.run_module({"routes": [HOST1, HOST1_V6], "takeover": True})
+    assert res["changed"] is True and res["foreign"] == []
+    assert sorted((m["before"], m["reason"]) for m in res["modified"]) == sorted(
+        (line, "adopted identical route from protocol %s" % proto) for line in lines)
+    assert [r["protocol"] for r in ns.json("-4", "route", "show", "192.168.1.0/24")] == ["252"]
+    assert [r["protocol"] for r in ns.json("-6", "route", "show", "fd00:1:1::/64")] == ["252"]
+    res = ns.run_module({"routes": [], "purge": True})
+    assert len(res["removed"]) == 2
+
+
+def test_identical_foreign_route_beside_routes_of_ours(ns):
+    """The other routes still converge around a route left to its owner,
+    and check mode predicts that run."""
+    ns.run_module({"routes": [{"dest": "192.168.3.0/24", "via": "10.168.0.3", "dev": "eth0"}]})
+    ns.ip("route", "add", "192.168.1.0/24", "via", "10.168.0.2", "dev", "eth0", "proto", "bird")
+    params = {"routes": [HOST1, {"dest": "192.168.2.0/24", "via": "10.168.0.3", "dev": "eth0"}],
+              "purge": True}
+    before = not_kernel_made(ns)
+    check = ns.run_module(params, check_mode=True, diff=True)
+    assert not_kernel_made(ns) == before
+    real = ns.run_module(params, diff=True)
+    for key in REPORT_KEYS + ("diff",):
+        assert check[key] == real[key], key
+    assert real["commands"] == [
+        "route replace 192.168.2.0/24 via 10.168.0.3 dev eth0 table 254 metric 0 proto 252",
+        "route del 192.168.3.0/24 via 10.168.0.3 dev eth0 table 254 metric 0 proto 252"]
+    assert real["foreign"] == ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 proto bird"]
+    assert real["routes"] == ["192.168.2.0/24 via 10.168.0.3 dev eth0 table main metric 0"]
+    live = dict((r["dst"], r["protocol"]) for r in ns.json("-4", "route") if r["dst"].startswith("192.168."))
+    assert live == {"192.168.1.0/24": "bird", "192.168.2.0/24": "252"}
+    again = ns.run_module(params)
+    assert again["changed"] is False and again["foreign"] == real["foreign"]
 
 
 def test_one_batch_across_tables_lands_in_the_right_tables(ns):
@@ -512,7 +610,8 @@ def test_partly_failing_batch_reports_and_rerun_converges(ns):
         "host-gw needs every node on one L2 segment")
     assert "(kernel: Nexthop has invalid gateway.)" in bad["192.168.2.0/24"]
     assert bad["fd00:1:1::/64"].startswith("next hop fd00:99::2 is not on a network directly connected")
-    assert res["msg"].startswith("applied 2 of 4 route changes; 2 not applied:")
+    assert res["msg"].startswith("applied 2 of 4 route changes; ")
+    assert "not applied (2):\n" in res["msg"]
     assert res["routes"] == ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0",
                              "192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0"]
     # fix the underlay, run again: only the missing two are applied
@@ -629,6 +728,7 @@ def test_nexthop_mode_switch_on_off_on_converges(ns):
     routes = [HOST1, {"dest": "192.168.2.0/24", "via": "10.200.0.2", "dev": "eth0", "onlink": True},
               {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"},
               {"dest": "192.168.4.0/24", "dev": "eth0"}]
+
     def own():
         return (tagged(ns, "-4", "route", "show", "table", "all"),
                 tagged(ns, "-6", "route", "show", "table", "all"))
@@ -661,6 +761,7 @@ def _foreign_nexthop_setup(ns):
     ns.ip("link", "set", "eth2", "up")
     ns.ip("link", "set", "eth2p", "up")
     ns.ip("addr", "add", "10.170.0.1/24", "dev", "eth2")
+    wait_for_dad(ns)
     lines = [
         # foreign objects, one inside our id block
         "nexthop add id 7 via 10.168.0.9 dev eth0 proto 4",
@@ -738,7 +839,7 @@ def test_nexthop_mode_check_mode_changes_nothing_and_predicts(ns):
                          {"dest": "192.168.2.0/24", "via": "10.168.0.3", "dev": "eth0", "metric": 7},
                          {"dest": "192.168.12.0/24", "via": "10.168.0.12", "dev": "eth0"},   # adopted
                          {"dest": "fd00:1:1::/64", "via": "fd00:10::2", "dev": "eth0"}],
-              "purge": True, "nexthop_objects": True}
+              "purge": True, "nexthop_objects": True, "takeover": True}
     before = everything(ns), nexthops(ns)
     check = ns.run_module(params, check_mode=True, diff=True)
     assert check.get("failed") is not True, check
@@ -765,8 +866,8 @@ def test_nexthop_mode_ten_thousand_routes(ns):
     n = 10000
     # 10 000 peers, each its own gateway in 10.168.0.0/16 (a /16 on eth0 here)
     ns.ip("addr", "add", "10.169.0.1/16", "dev", "eth0")
-    routes = ["10.%d.%d.0/24 via 10.169.%d.%d dev eth0" % (100 + i // 256, i % 256, 1 + i // 250,
-                                                              1 + i % 250) for i in range(n)]
+    routes = ["10.%d.%d.0/24 via 10.169.%d.%d dev eth0"
+              % (100 + i // 256, i % 256, 1 + i // 250, 1 + i % 250) for i in range(n)]
     res = ns.run_module({"routes": routes, "nexthop_objects": True})
     assert res.get("failed") is not True, res.get("msg")
     assert len(res["added"]) == n and len(res["nexthops"]["added"]) == n

@@ -1,4 +1,4 @@
-"""Unit tests for plugins/module_utils/routes.py, driven by real ``ip -json``
+"""Unit tests for the route engine (plugins/module_utils/_hostgw/routes/), driven by real ``ip -json``
 outputs captured from this machine's kernel (tests/fixtures/ip_route_*.json,
 each with the commands that made it)."""
 
@@ -7,8 +7,18 @@ import os
 
 import pytest
 
-from ansible_collections.podnet.hostgw.plugins.module_utils import routes as rt
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import parse_batch_errors
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes import (
+    batch,
+    kernel as kernel_mod,
+    model,
+    nexthops,
+    options,
+    plan as planner,
+    protos,
+)
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.command import Runner
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommand, parse_batch_errors
 from tests.conftest import REPO
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -22,7 +32,7 @@ def fixture(name):
 
 def kernel(name, family="ipv4", table=254):
     data = json.loads(fixture(name)["stdout"])
-    return rt.parse_kernel_routes(data, family, table)
+    return kernel_mod.parse_kernel_routes(data, family, table)
 
 
 def by_dest(routes):
@@ -33,19 +43,19 @@ def by_dest(routes):
 
 
 def want(*entries, **kw):
-    routes, errors = rt.validate_routes(list(entries), **kw)
+    routes, errors = options.validate_routes(list(entries), **kw)
     assert errors == []
     return routes
 
 
 def errors_of(*entries, **kw):
-    routes, errors = rt.validate_routes(list(entries), **kw)
+    routes, errors = options.validate_routes(list(entries), **kw)
     assert errors, "expected validation errors"
     return errors
 
 
 def do_plan(wanted, kern, **kw):
-    return rt.plan(wanted, kern, OURS, 252, **kw)
+    return planner.plan(wanted, kern, OURS, 252, **kw)
 
 
 # ------------------------------------------------------- kernel parsing --
@@ -110,9 +120,9 @@ class TestParseKernel:
             "192.168.5.0/24 via 1.2.3.4 dev eth0 onlink table main metric 0"
         assert routes["192.168.3.0/24"][0].line(proto=True) == \
             "192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0 proto static"
-        assert routes["192.168.8.0/24"][0].del_spec() == "blackhole 192.168.8.0/24 table 254 metric 0"
-        assert routes["192.168.9.0/24"][0].del_spec() == "192.168.9.0/24 table 254 metric 0"
-        assert routes["192.168.10.0/24"][0].del_spec() == \
+        assert model.format_route(routes["192.168.8.0/24"][0], model.DELETE) == "blackhole 192.168.8.0/24 table 254 metric 0"
+        assert model.format_route(routes["192.168.9.0/24"][0], model.DELETE) == "192.168.9.0/24 table 254 metric 0"
+        assert model.format_route(routes["192.168.10.0/24"][0], model.DELETE) == \
             "192.168.10.0/24 tos 0x10 via 10.168.0.2 dev eth0 table 254 metric 0"
 
 
@@ -127,7 +137,7 @@ class TestValidate:
 
     def test_host_bits_named_with_correction(self):
         errs = errors_of({"dest": "192.168.1.5/24", "via": "10.168.0.2"})
-        assert errs == ["routes[0]: dest 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?"]
+        assert errs == ["routes[0]: dest '192.168.1.5/24' has host bits set; did you mean 192.168.1.0/24?"]
         errs = errors_of({"dest": "fd00:1::1/64", "via": "fd00:10::2"})
         assert "did you mean fd00:1::/64?" in errs[0]
 
@@ -141,7 +151,7 @@ class TestValidate:
 
     def test_default_needs_a_family(self):
         errs = errors_of({"dest": "default", "dev": "eth0"})
-        assert "dest default needs a family" in errs[0] and "0.0.0.0/0" in errs[0]
+        assert "dest 'default' needs a family" in errs[0] and "0.0.0.0/0" in errs[0]
         v4, v6 = want({"dest": "default", "via": "10.168.0.254"},
                       {"dest": "default", "via": "fd00:10::fe"})
         assert (v4.dest, v4.metric) == ("0.0.0.0/0", 0)
@@ -156,21 +166,23 @@ class TestValidate:
     def test_family_mismatch(self):
         errs = errors_of({"dest": "fd00:1::/64", "via": "10.168.0.2"},
                          {"dest": "192.168.1.0/24", "via": "10.168.0.2", "src": "fd00::1"})
-        assert errs[0] == "routes[0]: via 10.168.0.2 is ipv4 but dest fd00:1::/64 is ipv6"
-        assert errs[1].startswith("routes[1]: src fd00::1 is ipv6 but dest 192.168.1.0/24 is ipv4")
+        assert errs[0] == ("routes[0]: via '10.168.0.2' is an IPv4 address, but dest 'fd00:1::/64' "
+                           "is an IPv6 prefix")
+        assert errs[1].startswith("routes[1]: src 'fd00::1' is an IPv6 address, but dest "
+                                  "'192.168.1.0/24' is an IPv4 prefix")
 
     @pytest.mark.parametrize("dev,why", [
-        ("", "must not be empty"),
-        ("a" * 16, "longer than 15 bytes"),
-        (".", "not a valid interface name"),
-        ("..", "not a valid interface name"),
-        ("eth 0", "contains ' '"),
-        ("eth/0", "contains '/'"),
-        ("eth0:1", "contains ':'"),
-        ("eth#0", "contains '#'"),
-        ("eth'0", "contains \"'\""),
-        ("eth\\", "contains '\\\\'"),
-        (5, "must be a string"),
+        ("", "dev '' is empty"),
+        ("a" * 16, "is 16 bytes long; Linux allows at most 15"),
+        (".", "dev '.' is reserved by the kernel"),
+        ("..", "dev '..' is reserved by the kernel"),
+        ("eth 0", "dev 'eth 0' must not contain whitespace"),
+        ("eth/0", "must not contain '/'"),
+        ("eth0:1", "must not contain ':'"),
+        ("eth#0", "must not contain '#'"),
+        ("eth'0", "dev \"eth'0\" must not contain a single quote"),
+        ("eth\\", "dev 'eth\\\\' must not contain a backslash"),
+        (5, "dev 5 is not a string"),
     ])
     def test_bad_dev(self, dev, why):
         errs = errors_of({"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": dev})
@@ -203,7 +215,7 @@ class TestValidate:
         (True, False), ("1e3", False), (1.5, False),
     ])
     def test_metric_range(self, value, ok):
-        routes, errors = rt.validate_routes([{"dest": "192.168.1.0/24", "dev": "eth0", "metric": value}])
+        routes, errors = options.validate_routes([{"dest": "192.168.1.0/24", "dev": "eth0", "metric": value}])
         assert (errors == []) is ok
         if not ok:
             assert errors[0].startswith("routes[0]: metric")
@@ -214,7 +226,7 @@ class TestValidate:
         (True, None), (-5, None),
     ])
     def test_table(self, value, expect):
-        routes, errors = rt.validate_routes([{"dest": "192.168.1.0/24", "dev": "eth0", "table": value}])
+        routes, errors = options.validate_routes([{"dest": "192.168.1.0/24", "dev": "eth0", "table": value}])
         if expect is None:
             assert errors and errors[0].startswith("routes[0]: table")
         else:
@@ -258,22 +270,22 @@ class TestValidate:
                          {"dest": "192.168.9.0/24", "via": "10.168.0.2", "onlink": "maybe"},
                          7)
         text = "\n".join(errs)
-        assert "routes[0]: dest 192.168.1.5/24 has host bits set" in text
+        assert "routes[0]: dest '192.168.1.5/24' has host bits set" in text
         assert "routes[1]" not in text
-        assert "routes[2]: via 10.168.0.300 is not a valid ipv4 address" in text
-        assert "routes[3]: unknown key gateway; did you mean via?" in text
+        assert "routes[2]: via '10.168.0.300' is not an IPv4 or IPv6 address" in text
+        assert "routes[3]: unknown key 'gateway'; did you mean via?" in text
         assert "routes[4]: a present route needs via (gateway route) or dev (direct route)" in text
         assert "routes[5]: dest is required" in text
         assert "routes[6]: a present route needs via (gateway route) or dev (direct route)" in text
-        assert "routes[7]: state gone must be present or absent" in text
-        assert "routes[8]: via febf::1 is link-local; give dev too" in text
+        assert "routes[7]: state 'gone' must be present or absent" in text
+        assert "routes[8]: via 'febf::1' is link-local; give dev too" in text
         assert "routes[9]: onlink needs via" in text
-        assert "routes[10]: onlink maybe must be a boolean" in text
+        assert "routes[10]: onlink 'maybe' must be a boolean" in text
         assert "routes[11]: 7 is neither a route dict nor a route line" in text
 
     def test_not_a_list(self):
-        routes, errors = rt.validate_routes({"dest": "x"})
-        assert errors == ["routes must be a list of dicts, got dict"]
+        routes, errors = options.validate_routes({"dest": "x"})
+        assert errors == ["routes must be a list of route dicts or route lines, got dict"]
 
     def test_zone_index_and_unspecified_rejected(self):
         errs = errors_of({"dest": "fd00:1::/64", "via": "fe80::1%eth0"},
@@ -282,15 +294,15 @@ class TestValidate:
         assert "unspecified address" in errs[1]
 
     def test_tables_option(self):
-        tables, errors = rt.validate_tables(["main", 100, "200", "nope", 0, "x\n"])
+        tables, errors = options.validate_tables(["main", 100, "200", "nope", 0, "x\n"])
         assert tables == {254, 100, 200}
         assert [e.split(":")[0] for e in errors] == ["tables[3]", "tables[4]", "tables[5]"]
 
 
 class TestProtocol:
     def test_default_is_free(self):
-        assert rt.validate_protocol("hostgw", 252) == []
-        assert 252 not in rt.KNOWN_PROTOCOLS
+        assert names.route_protocol_problems("hostgw", 252) == []
+        assert 252 not in names.KNOWN_PROTOCOLS
 
     @pytest.mark.parametrize("name,number,msg", [
         ("hostgw", 4, "well-known protocol static"),
@@ -305,17 +317,17 @@ class TestProtocol:
         ("host gw", 252, "must be a name"),
     ])
     def test_rejected(self, name, number, msg):
-        errs = rt.validate_protocol(name, number)
+        errs = names.route_protocol_problems(name, number)
         assert any(msg in e for e in errs), errs
 
     def test_mapping_files(self):
-        maps = rt.parse_protos_text("# c\n252 other\n 0x10  dhcp # x\nbad line\n253\thostgw\n")
+        maps = protos.parse_protos_text("# c\n252 other\n 0x10  dhcp # x\nbad line\n253\thostgw\n")
         assert maps == [(252, "other"), (16, "dhcp"), (253, "hostgw")]
-        errs = rt.protocol_conflicts("hostgw", 252, [("/etc/x.conf", n, m) for n, m in maps])
-        assert errs[0] == ("protocol_number 252 is already named other in /etc/x.conf; pick another "
+        errs = protos.protocol_conflicts("hostgw", 252, [("/etc/x.conf", n, m) for n, m in maps])
+        assert errs[0] == ("protocol_number 252 is already named 'other' in /etc/x.conf; pick another "
                            "protocol_number or use protocol: other")
-        assert errs[1].startswith("protocol hostgw is already number 253 in /etc/x.conf")
-        assert rt.protocol_conflicts("hostgw", 252, [("/a", 252, "hostgw")]) == []
+        assert errs[1].startswith("protocol 'hostgw' is already number 253 in /etc/x.conf")
+        assert protos.protocol_conflicts("hostgw", 252, [("/a", 252, "hostgw")]) == []
 
 
 # ----------------------------------------------------------------- plan --
@@ -419,12 +431,40 @@ class TestPlan:
         assert p.commands == []
 
     def test_other_protocol_number_sees_everything_as_foreign(self):
-        p = rt.plan([], v4main(), frozenset(("253", "other")), 253, purge=True)
+        p = planner.plan([], v4main(), frozenset(("253", "other")), 253, purge=True)
         assert p.commands == []
 
-    def test_foreign_identical_route_is_adopted(self):
-        p = do_plan(want({"dest": "192.168.3.0/24", "via": "10.168.0.3", "dev": "eth0"}), v4main())
+    STATIC_3 = "192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0 proto static"
+
+    @pytest.mark.parametrize("purge", [False, True])
+    def test_foreign_identical_route_is_left_in_place_and_reported(self, purge):
+        p = do_plan(want({"dest": "192.168.3.0/24", "via": "10.168.0.3", "dev": "eth0"}), v4main(),
+                    purge=purge)
+        assert not any("192.168.3.0/24" in c for c in p.commands)
+        assert p.conflicts == [] and p.modified == [] and p.added == []
+        assert p.foreign == [self.STATIC_3] and p.result()["foreign"] == [self.STATIC_3]
+        assert p.warnings == ["routes[0] 192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0: "
+                              "an identical route of protocol static carries it: %s; left in place "
+                              "and not managed (takeover: true adopts it)" % self.STATIC_3]
+        assert not any("192.168.3.0/24" in line for line in p.before + p.after)
+        if not purge:
+            assert p.commands == [] and not p.changed
+
+    def test_many_identical_foreign_routes_one_warning_each_up_to_a_limit(self):
+        raw = [{"dst": "192.168.%d.0/24" % i, "gateway": "10.168.0.2", "dev": "eth0",
+                "protocol": "bird", "flags": []} for i in range(8)]
+        kern = {("ipv4", 254): kernel_mod.parse_kernel_routes(raw, "ipv4", 254)}
+        p = do_plan(want(*["192.168.%d.0/24 via 10.168.0.2 dev eth0" % i for i in range(8)]), kern)
+        assert p.commands == [] and len(p.foreign) == 8
+        assert len(p.warnings) == planner.FOREIGN_WARNINGS + 1
+        assert p.warnings[-1] == ("3 more wanted routes are carried by identical routes of other "
+                                  "protocols, left in place (see foreign)")
+
+    def test_foreign_identical_route_is_adopted_with_takeover(self):
+        p = do_plan(want({"dest": "192.168.3.0/24", "via": "10.168.0.3", "dev": "eth0"}), v4main(),
+                    takeover=True)
         assert p.commands == ["route replace 192.168.3.0/24 via 10.168.0.3 dev eth0 table 254 metric 0 proto 252"]
+        assert p.foreign == []
         assert p.modified[0]["before"].endswith(" proto static")
         assert p.modified[0]["reason"] == "adopted identical route from protocol static"
         assert "192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0 proto static" in p.before
@@ -522,11 +562,11 @@ class TestPlan:
         # iproute2 caches name lookups; names after numbers in one batch go wrong
         kern = v4main()
         kern[("ipv4", 100)] = kernel("v4_table100", table=100)
-        p = rt.plan(want({"dest": "192.168.40.0/24", "via": "10.168.0.2"},
-                         {"dest": "192.168.41.0/24", "via": "10.168.0.2", "table": 100},
-                         {"dest": "192.168.42.0/24", "via": "10.168.0.2", "table": "local"},
-                         {"dest": "192.168.43.0/24", "via": "10.168.0.2", "table": "default"}),
-                    {("ipv4", 254): kernel("v4_named")}, OURS, 252, purge=True)
+        p = planner.plan(want({"dest": "192.168.40.0/24", "via": "10.168.0.2"},
+                              {"dest": "192.168.41.0/24", "via": "10.168.0.2", "table": 100},
+                              {"dest": "192.168.42.0/24", "via": "10.168.0.2", "table": "local"},
+                              {"dest": "192.168.43.0/24", "via": "10.168.0.2", "table": "default"}),
+                         {("ipv4", 254): kernel("v4_named")}, OURS, 252, purge=True)
         assert p.commands == [
             "route replace 192.168.40.0/24 via 10.168.0.2 table 254 metric 0 proto 252",
             "route replace 192.168.41.0/24 via 10.168.0.2 table 100 metric 0 proto 252",
@@ -550,10 +590,191 @@ class TestPlan:
                     "dev": "eth0"} for i in range(n)]
         raw = [{"dst": e["dest"], "gateway": e["via"], "dev": "eth0", "protocol": "252", "flags": []}
                for e in entries]
-        wanted, errors = rt.validate_routes(entries)
-        kern = {("ipv4", 254): rt.parse_kernel_routes(raw, "ipv4", 254)}
+        wanted, errors = options.validate_routes(entries)
+        kern = {("ipv4", 254): kernel_mod.parse_kernel_routes(raw, "ipv4", 254)}
         p = do_plan(wanted, kern, purge=True)
         assert errors == [] and p.commands == [] and len(p.after) == n
+
+
+def snapshot(routes):
+    """Every attribute of every route, to prove nothing changed them."""
+    return [tuple(getattr(r, a) for a in model.Route.__slots__) for r in routes]
+
+
+def kernel_snapshot(kern):
+    return dict((k, snapshot(v)) for k, v in kern.items())
+
+
+class TestRepairOnly:
+    """plan(repair_only=True), for the reconcile command: adds and repairs
+    routes of ours, never deletes, never adopts or takes over."""
+
+    WANTED = (
+        "192.168.1.0/24 via 10.168.0.9 dev eth0",              # ours, differs: repaired
+        "192.168.2.0/24 via 10.168.0.2 dev eth0 metric 200",   # ours at metric 100: new identity
+        "192.168.3.0/24 via 10.168.0.3 dev eth0",              # identical static: left
+        "192.168.12.0/24 via 10.168.0.9 dev eth0",             # different bird: left, no conflict
+        "10.168.0.0/24 via 10.168.0.1",                        # the kernel's own: left
+        "192.168.20.0/24 via 10.168.0.20 dev eth0",            # missing: added
+        {"dest": "192.168.11.5", "state": "absent"},           # absent: ignored
+    )
+
+    def test_adds_and_repairs_and_nothing_else(self):
+        p = do_plan(want(*self.WANTED), v4main(), repair_only=True)
+        assert p.conflicts == []
+        assert p.commands == [
+            "route replace 192.168.1.0/24 via 10.168.0.9 dev eth0 table 254 metric 0 proto 252",
+            "route replace 192.168.2.0/24 via 10.168.0.2 dev eth0 table 254 metric 200 proto 252",
+            "route replace 192.168.20.0/24 via 10.168.0.20 dev eth0 table 254 metric 0 proto 252"]
+        assert [op for op, _r in p.ops] == ["replace"] * 3
+        assert p.removed == []
+        assert [m["reason"] for m in p.modified] == ["via 10.168.0.2 -> 10.168.0.9"]
+        assert sorted(p.added_lines) == [
+            "192.168.2.0/24 via 10.168.0.2 dev eth0 table main metric 200",
+            "192.168.20.0/24 via 10.168.0.20 dev eth0 table main metric 0"]
+        # the old metric stays, and so do all our other routes
+        assert "192.168.2.0/24 via 10.168.0.2 dev eth0 table main metric 100" in p.after
+        assert len(p.after) == len(p.before) + 2
+        assert p.foreign == ["192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0 proto static"]
+        text = "\n".join(p.warnings)
+        assert "192.168.12.0/24 via 10.168.0.4 dev eth0 table main metric 0 proto bird of protocol " \
+               "bird (repair only never takes over a route)" in text
+        assert "the kernel's own route 10.168.0.0/24 dev eth0 src 10.168.0.1 table main metric 0 " \
+               "proto kernel holds" not in text
+        assert "left in place 10.168.0.0/24 dev eth0 src 10.168.0.1 table main metric 0 proto kernel" in text
+        assert "takeover: true" not in text
+
+    def test_converged_is_a_no_op(self):
+        p = do_plan(want(*OWN_V4_MAIN), v4main(), repair_only=True)
+        assert p.commands == [] and p.warnings == []
+
+    def test_stale_duplicate_of_ours_is_kept(self):
+        raw = [{"dst": "192.168.1.0/24", "gateway": "10.168.0.2", "dev": "eth0", "protocol": "252", "flags": []},
+               {"dst": "192.168.1.0/24", "gateway": "10.168.0.3", "dev": "eth0", "protocol": "252", "flags": []}]
+        kern = {("ipv4", 254): kernel_mod.parse_kernel_routes(raw, "ipv4", 254)}
+        wanted = want("192.168.1.0/24 via 10.168.0.2 dev eth0")
+        assert do_plan(wanted, kern).commands == [
+            "route del 192.168.1.0/24 via 10.168.0.3 dev eth0 table 254 metric 0 proto 252"]
+        assert do_plan(wanted, kern, repair_only=True).commands == []
+
+    @pytest.mark.parametrize("kw", [dict(purge=True), dict(takeover=True)])
+    def test_refuses_purge_and_takeover(self, kw):
+        with pytest.raises(ValueError):
+            do_plan([], v4main(), repair_only=True, **kw)
+
+    def test_nexthop_objects_made_never_deleted(self):
+        on = nh_plan(repair_only=True)
+        assert [c.split()[0] + " " + c.split()[1] for c in on.commands] == [
+            "nexthop add", "nexthop add", "route replace", "route replace", "route replace"]
+        off = nh_plan(mode=False, repair_only=True, refs=None)
+        assert off.commands and all(c.startswith("route replace ") for c in off.commands)
+        assert off.nh_removed == [] and off.result()["nexthops"]["removed"] == []
+        # the routes through foreign objects are not ours: untouched either way
+        assert not any("192.168.9.0/24" in c or "192.168.10.0/24" in c for c in on.commands + off.commands)
+
+
+class FakeRunner(Runner):
+    """The engine's Runner, answering ip from the fixtures: what a
+    reconcile command runs instead of Ansible's run_command."""
+
+    def __init__(self, answers, batch=(0, "", "")):
+        self.answers = answers
+        self.batch_answer = batch
+        self.batches = []
+
+    def which(self, name):
+        return "/usr/sbin/" + name
+
+    def run(self, argv, data=None):
+        args = tuple(argv[1:])
+        if "-batch" in args:
+            self.batches.append(data)
+            return self.batch_answer
+        return self.answers.get(args, (0, "[]", ""))
+
+
+class TestReconcilePath:
+    """read_state -> plan(repair_only) -> batch.apply, with no Ansible."""
+
+    def runner(self, **kw):
+        return FakeRunner({("-json", "-4", "route", "show", "table", "main"):
+                           (0, fixture("v4_main")["stdout"], ""),
+                           ("-json", "link", "show"): (0, fixture("link")["stdout"], "")}, **kw)
+
+    def test_repairs_in_one_batch(self):
+        runner = self.runner()
+        ip = IpCommand(runner)
+        wanted = want("192.168.1.0/24 via 10.168.0.9 dev underlay0", *OWN_V4_MAIN[1:4])
+        reads = kernel_mod.tables_to_read(wanted)
+        assert reads == [("ipv4", 254)]
+        wanted, problems = kernel_mod.resolve_devices(ip, wanted)
+        assert problems == [] and wanted[0].dev == "eth0"      # the altname resolved (a copy)
+        seen = kernel_mod.read_state(ip, reads, OURS)
+        assert seen.nexthops is None
+        p = planner.plan(wanted, seen.routes, OURS, 252, repair_only=True)
+        outcome = batch.apply(ip, p, reads, OURS)
+        assert runner.batches == ["route replace 192.168.1.0/24 via 10.168.0.9 dev eth0 table 254 "
+                                  "metric 0 proto 252\n"]
+        assert outcome.ok and outcome.applied == p.commands and outcome.routes is None
+
+    def test_converged_runs_nothing(self):
+        runner = self.runner()
+        ip = IpCommand(runner)
+        wanted, problems = kernel_mod.resolve_devices(ip, want(*OWN_V4_MAIN[:4]))
+        seen = kernel_mod.read_state(ip, kernel_mod.tables_to_read(wanted), OURS)
+        assert planner.plan(wanted, seen.routes, OURS, 252, repair_only=True).commands == []
+
+    def test_failed_line_is_reported(self):
+        err = "Error: Nexthop has invalid gateway.\nCommand failed -:1\n"
+        runner = self.runner(batch=(1, "", err))
+        ip = IpCommand(runner)
+        wanted = want("192.168.30.0/24 via 10.99.0.2 dev eth0")
+        reads = kernel_mod.tables_to_read(wanted)
+        seen = kernel_mod.read_state(ip, reads, OURS)
+        p = planner.plan(wanted, seen.routes, OURS, 252, repair_only=True)
+        outcome = batch.apply(ip, p, reads, OURS)
+        assert not outcome.ok and outcome.applied == [] and outcome.rc == 1
+        assert outcome.problems()[0].startswith(
+            "routes[0] 192.168.30.0/24 via 10.99.0.2 dev eth0 table main metric 0: next hop "
+            "10.99.0.2 is not on a network directly connected to dev eth0")
+        assert "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0" in outcome.routes
+
+    def test_missing_nexthop_support_is_named(self):
+        runner = self.runner()
+        runner.answers[("-json", "nexthop", "show")] = (255, "", 'Object "nexthop" is unknown\n')
+        with pytest.raises(kernel_mod.NexthopSupportError) as exc:
+            kernel_mod.read_state(IpCommand(runner), [("ipv4", 254)], OURS, nexthop_objects=True)
+        assert "needs nexthop objects (Linux 5.3 or later" in str(exc.value)
+
+
+class TestInputsUnchanged:
+    def test_plan_changes_neither_wanted_nor_kernel_routes(self):
+        wanted = want(*NH_WANTED)
+        kern = nh_kernel()
+        objs = nh_objects()
+        before = snapshot(wanted), kernel_snapshot(kern), [n.line() for n in objs]
+        first = do_plan(wanted, kern, nexthop_objects=True, nexthops=objs, other_refs=other_refs,
+                        purge=True, takeover=True)
+        assert (snapshot(wanted), kernel_snapshot(kern), [n.line() for n in objs]) == before
+        # the same inputs plan the same, and planning without objects is not
+        # affected by a plan with them (the old planner wrote nhid onto them)
+        again = do_plan(wanted, kern, nexthop_objects=True, nexthops=objs, other_refs=other_refs,
+                        purge=True, takeover=True)
+        assert again.commands == first.commands
+        plain = do_plan(wanted, kern, nexthops=objs, other_refs=other_refs)
+        assert not any("nhid" in c for c in plain.commands if c.startswith("route replace"))
+        assert (snapshot(wanted), kernel_snapshot(kern)) == before[:2]
+
+    def test_route_shown_by_nhid_only_is_seen_through_its_object(self):
+        # net.ipv4.nexthop_compat_mode=0: ip prints only the nhid
+        raw = [{"dst": "192.168.1.0/24", "nhid": 264241152, "protocol": "252", "flags": []}]
+        kern = {("ipv4", 254): kernel_mod.parse_kernel_routes(raw, "ipv4", 254)}
+        before = kernel_snapshot(kern)
+        p = do_plan(want("192.168.1.0/24 via 10.168.0.2 dev eth0"), kern, nexthop_objects=True,
+                    nexthops=nh_objects(), other_refs=lambda: set())
+        assert not any(c.startswith("route ") for c in p.commands)
+        assert p.after == ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 nhid 264241152"]
+        assert kernel_snapshot(kern) == before and kern[("ipv4", 254)][0].via is None
 
 
 # ------------------------------------------------------- failure handling --
@@ -569,25 +790,25 @@ class TestBatchErrors:
 
     def test_translate(self):
         r, = want({"dest": "192.168.2.0/24", "via": "10.99.0.2", "dev": "eth0"})
-        msg = rt.translate_error("Nexthop has invalid gateway.", "replace", r)
+        msg = batch.translate_error("Nexthop has invalid gateway.", "replace", r)
         assert msg.startswith("next hop 10.99.0.2 is not on a network directly connected to dev eth0; "
                               "host-gw needs every node on one L2 segment")
         assert msg.endswith("(kernel: Nexthop has invalid gateway.)")
         r6, = want({"dest": "fd00:30::/64", "via": "fd00:99::1", "dev": "eth0"})
         assert "next hop fd00:99::1 is not on a network directly connected" in \
-            rt.translate_error("No route to host", "replace", r6)
+            batch.translate_error("No route to host", "replace", r6)
         assert "not on a network directly connected" in \
-            rt.translate_error("Network is unreachable", "replace", r)
+            batch.translate_error("Network is unreachable", "replace", r)
         r9, = want({"dest": "192.168.3.0/24", "via": "10.168.0.2", "dev": "eth9"})
-        assert rt.translate_error('Cannot find device "eth9"', "replace", r9).startswith(
+        assert batch.translate_error('Cannot find device "eth9"', "replace", r9).startswith(
             "device eth9 does not exist on this host")
         rs, = want({"dest": "192.168.4.0/24", "via": "10.168.0.2", "src": "10.1.1.1"})
-        assert rt.translate_error("Invalid prefsrc address.", "replace", rs).startswith(
+        assert batch.translate_error("Invalid prefsrc address.", "replace", rs).startswith(
             "src 10.1.1.1 is not an address of this host")
-        assert rt.translate_error("File exists", "replace", r).startswith("a conflicting route already exists")
-        assert rt.translate_error("Nexthop device is not up", "replace", r).startswith("dev eth0 is down")
-        assert rt.translate_error("No such process", "del", r).startswith("route was already gone")
-        assert rt.translate_error("Something new", "replace", r) == "Something new"
+        assert batch.translate_error("File exists", "replace", r).startswith("a conflicting route already exists")
+        assert batch.translate_error("Nexthop device is not up", "replace", r).startswith("dev eth0 is down")
+        assert batch.translate_error("No such process", "del", r).startswith("route was already gone")
+        assert batch.translate_error("Something new", "replace", r) == "Something new"
 
     def test_verify(self):
         kern = v4main()
@@ -595,18 +816,18 @@ class TestBatchErrors:
                ("replace", want({"dest": "192.168.1.0/24", "via": "10.168.0.9"})[0]),  # not
                ("replace", want({"dest": "192.168.3.0/24", "via": "10.168.0.3"})[0]),  # foreign holds it
                ("del", by_dest(kern[("ipv4", 254)])["192.168.2.0/24"][0]),            # still there
-               ("del", rt.Route("ipv4", 254, "192.168.99.0/24", 0, via="10.168.0.2", dev="eth0",
-                                proto="252"))]                                         # gone
-        assert rt.verify(ops, kern, OURS) == [True, False, False, False, True]
+               ("del", model.Route("ipv4", 254, "192.168.99.0/24", 0, via="10.168.0.2", dev="eth0",
+                                   proto="252"))]                                      # gone
+        assert batch.verify(ops, kern, OURS) == [True, False, False, False, True]
 
 
 class TestRouteLines:
     """The compact form: one ``ip route`` style line per entry."""
 
     def test_line_and_dict_give_the_same_route(self):
-        line, _ = rt.validate_routes(["192.168.1.0/24 via 10.168.0.2 dev eth0 metric 5 table 100 src 10.168.0.1 onlink"])
-        as_dict, _ = rt.validate_routes([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth0", "metric": 5,
-                                          "table": 100, "src": "10.168.0.1", "onlink": True}])
+        line, _ = options.validate_routes(["192.168.1.0/24 via 10.168.0.2 dev eth0 metric 5 table 100 src 10.168.0.1 onlink"])
+        as_dict, _ = options.validate_routes([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth0", "metric": 5,
+                                               "table": 100, "src": "10.168.0.1", "onlink": True}])
         a, b = line[0], as_dict[0]
         assert (a.key, a.via, a.dev, a.onlink, a.src) == (b.key, b.via, b.dev, b.onlink, b.src)
 
@@ -614,13 +835,13 @@ class TestRouteLines:
         errs = errors_of("192.168.1.5/24 via 10.168.0.2", "192.168.2.0/24 via 10.168.0.2 dev eth0",
                          "fd00::/64 via 10.168.0.2")
         text = "\n".join(errs)
-        assert "routes[0]: dest 192.168.1.5/24 has host bits set" in text
+        assert "routes[0]: dest '192.168.1.5/24' has host bits set" in text
         assert "routes[1]" not in text
-        assert "routes[2]: via 10.168.0.2 is ipv4 but dest fd00::/64 is ipv6" in text
+        assert "routes[2]: via '10.168.0.2' is an IPv4 address, but dest 'fd00::/64' is an IPv6 prefix" in text
 
     @pytest.mark.parametrize("line,message", [
-        ("192.168.1.0/24 gw 10.168.0.2", "unknown word gw; write via"),
-        ("192.168.1.0/24 via 10.168.0.2 proto static", "unknown word proto; a route line takes via, dev"),
+        ("192.168.1.0/24 gw 10.168.0.2", "unknown word 'gw'; write via"),
+        ("192.168.1.0/24 via 10.168.0.2 proto static", "unknown word 'proto'; a route line takes via, dev"),
         ("192.168.1.0/24 via", "via needs a value"),
         ("192.168.1.0/24 via 10.168.0.2 via 10.168.0.3", "via given twice"),
         ("   ", "an empty route line"),
@@ -641,18 +862,18 @@ def nh_fixture(name):
 
 
 def nh_kernel():
-    return {("ipv4", 254): rt.parse_kernel_routes(nh_fixture("route_v4_main"), "ipv4", 254),
-            ("ipv6", 254): rt.parse_kernel_routes(nh_fixture("route_v6_main"), "ipv6", 254)}
+    return {("ipv4", 254): kernel_mod.parse_kernel_routes(nh_fixture("route_v4_main"), "ipv4", 254),
+            ("ipv6", 254): kernel_mod.parse_kernel_routes(nh_fixture("route_v6_main"), "ipv6", 254)}
 
 
 def nh_objects():
-    return rt.parse_kernel_nexthops(nh_fixture("show"))
+    return nexthops.parse_kernel_nexthops(nh_fixture("show"))
 
 
 def other_refs():
     skip = {("ipv4", 254), ("ipv6", 254)}
-    return (rt.nexthop_refs(nh_fixture("route_v4_all"), "ipv4", skip)
-            | rt.nexthop_refs(nh_fixture("route_v6_all"), "ipv6", skip))
+    return (kernel_mod.nexthop_refs(nh_fixture("route_v4_all"), "ipv4", skip)
+            | kernel_mod.nexthop_refs(nh_fixture("route_v6_all"), "ipv6", skip))
 
 
 NH_WANTED = ("192.168.1.0/24 via 10.168.0.2 dev eth0",           # uses 264241152 already
@@ -688,7 +909,7 @@ class TestNexthopParsing:
         assert objs[264241159].line() == "id 264241159 via 10.200.0.2 dev eth0 onlink proto 252"
 
     def test_empty(self):
-        assert rt.parse_kernel_nexthops(nh_fixture("empty")) == []
+        assert nexthops.parse_kernel_nexthops(nh_fixture("empty")) == []
 
     def test_routes_carry_nhid_and_compat_next_hop(self):
         k = nh_kernel()
@@ -699,24 +920,24 @@ class TestNexthopParsing:
         assert r["192.168.3.0/24"][0].onlink is True
         assert r["192.168.1.0/24"][0].line() == \
             "192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 nhid 264241152"
-        assert r["192.168.1.0/24"][0].del_spec() == "192.168.1.0/24 nhid 264241152 table 254 metric 0"
+        assert model.format_route(r["192.168.1.0/24"][0], model.DELETE) == "192.168.1.0/24 nhid 264241152 table 254 metric 0"
         assert by_dest(k[("ipv6", 254)])["fd00:1:1::/64"][0].nhid == 264241156
 
     def test_refs_outside_the_read_tables(self):
         # the foreign route in table 100 uses our 264241157
         assert other_refs() == {264241157}
-        all4 = rt.nexthop_refs(nh_fixture("route_v4_all"), "ipv4", set())
+        all4 = kernel_mod.nexthop_refs(nh_fixture("route_v4_all"), "ipv4", set())
         assert {264241152, 264241159, 5, 264241153, 10, 264241157} <= all4
 
     def test_id_range(self):
-        assert rt.nexthop_id_range(252) == (264241152, 265289728)
-        assert rt.nexthop_id_range(251)[1] == rt.nexthop_id_range(252)[0]
+        assert nexthops.nexthop_id_range(252) == (264241152, 265289728)
+        assert nexthops.nexthop_id_range(251)[1] == nexthops.nexthop_id_range(252)[0]
 
     def test_mode_needs_dev(self):
-        errs = rt.nexthop_mode_errors(want("192.168.1.0/24 via 10.168.0.2",
+        errs = nexthops.mode_problems(want("192.168.1.0/24 via 10.168.0.2",
                                            "192.168.2.0/24 dev eth0",
                                            {"dest": "192.168.3.0/24", "state": "absent"}))
-        assert errs == ["routes[0]: 192.168.1.0/24 has via but no dev; nexthop_objects needs dev "
+        assert errs == ["routes[0]: dest '192.168.1.0/24' has via but no dev; nexthop_objects needs dev "
                         "on every gateway route (a nexthop object names its device)"]
 
 
@@ -734,7 +955,7 @@ class TestNexthopPlan:
             "route replace fd00:1:2::/64 nhid 264241160 table 254 metric 1024 proto 252",
             "route replace 192.168.5.0/24 nhid 264241155 table 254 metric 0 proto 252"]
         assert [m["reason"] for m in p.modified] == ["nhid (none) -> 264241154",
-                                                      "nhid (none) -> 264241160"]
+                                                     "nhid (none) -> 264241160"]
         assert p.added_lines == ["192.168.5.0/24 via 10.168.0.5 dev eth0 table main metric 0 nhid 264241155"]
         assert p.result()["nexthops"] == {
             "added": ["id 264241155 via 10.168.0.5 dev eth0 proto 252",
@@ -753,13 +974,13 @@ class TestNexthopPlan:
             if op == "replace":
                 lst = k[(w.family, w.table)]
                 lst[:] = [r for r in lst if r.key != w.key]
-                lst.append(rt.Route(w.family, w.table, w.dest, w.metric, via=w.via, dev=w.dev,
-                                    onlink=w.onlink, proto="252", nhid=w.nhid))
+                lst.append(model.Route(w.family, w.table, w.dest, w.metric, via=w.via, dev=w.dev,
+                                       onlink=w.onlink, proto="252", nhid=w.nhid))
         again = do_plan(want(*NH_WANTED), k, nexthop_objects=True, nexthops=objs, other_refs=other_refs)
         assert again.commands == [] and again.after == p.after
 
     def test_new_ids_avoid_foreign_ids_in_our_block(self):
-        objs = nh_objects() + [rt.Nexthop(264241155, "ipv4", "10.168.0.99", "eth0", proto="static")]
+        objs = nh_objects() + [nexthops.Nexthop(264241155, "ipv4", "10.168.0.99", "eth0", proto="static")]
         p = nh_plan(nexthops=objs)
         assert p.commands[0] == "nexthop add id 264241160 via 10.168.0.5 dev eth0 proto 252"
         ids = [n.id for n in p.nh_added]
@@ -768,15 +989,25 @@ class TestNexthopPlan:
 
     def test_foreign_object_with_the_same_next_hop_is_not_used(self):
         # 264241153 (static) is via 10.168.0.7: ours gets its own object
-        p = nh_plan(wanted=("192.168.7.0/24 via 10.168.0.7 dev eth0",))
+        p = nh_plan(wanted=("192.168.7.0/24 via 10.168.0.7 dev eth0",), takeover=True)
         assert p.commands[0] == "nexthop add id 264241155 via 10.168.0.7 dev eth0 proto 252"
         assert "route replace 192.168.7.0/24 nhid 264241155 table 254 metric 0 proto 252" in p.commands
         # same forwarding: the identical foreign route is adopted (onto our object)
         assert p.modified[0]["reason"] == "adopted identical route from protocol static"
         assert not any(c.startswith("nexthop del id %d" % i) for c in p.commands for i in FOREIGN_NH)
 
+    def test_identical_foreign_route_left_gets_no_object(self):
+        # left in place by default: no object of ours is made for it, so the
+        # next run has none to clean up (and makes none again)
+        p = nh_plan(wanted=("192.168.7.0/24 via 10.168.0.7 dev eth0",
+                            "192.168.9.0/24 via 10.168.0.9 dev eth0"))
+        assert not any(c.startswith("nexthop add") for c in p.commands)
+        assert not any("192.168.7.0/24" in c or "192.168.9.0/24" in c for c in p.commands)
+        assert sorted(line.split()[0] for line in p.foreign) == ["192.168.7.0/24", "192.168.9.0/24"]
+        assert p.nh_added == []
+
     def test_duplicate_objects_of_ours_lowest_id_wins(self):
-        objs = nh_objects() + [rt.Nexthop(264241100, "ipv4", "10.168.0.2", "eth0", proto="252")]
+        objs = nh_objects() + [nexthops.Nexthop(264241100, "ipv4", "10.168.0.2", "eth0", proto="252")]
         p = nh_plan(wanted=NH_WANTED[:1], nexthops=objs)
         assert "route replace 192.168.1.0/24 nhid 264241100 table 254 metric 0 proto 252" in p.commands
         assert "nexthop del id 264241152" in p.commands
@@ -857,14 +1088,14 @@ class TestNexthopPlan:
 
     def test_adopts_identical_foreign_route_through_foreign_object(self):
         # 192.168.9.0/24 (static) uses foreign object 5 via 10.168.0.9
-        p = nh_plan(wanted=("192.168.9.0/24 via 10.168.0.9 dev eth0",))
+        p = nh_plan(wanted=("192.168.9.0/24 via 10.168.0.9 dev eth0",), takeover=True)
         assert p.modified[0]["reason"] == "adopted identical route from protocol static"
         assert "route replace 192.168.9.0/24 nhid 264241155 table 254 metric 0 proto 252" in p.commands
         assert "nexthop del id 5" not in p.commands
 
     def test_id_block_exhausted_is_a_conflict(self, monkeypatch):
-        monkeypatch.setattr(rt, "NH_RANGE_BITS", 2)     # block of 4 ids: 1008..1011
-        objs = [rt.Nexthop(1008 + i, "ipv4", "10.168.0.%d" % (100 + i), "eth0", proto="static")
+        monkeypatch.setattr(nexthops, "NH_RANGE_BITS", 2)     # block of 4 ids: 1008..1011
+        objs = [nexthops.Nexthop(1008 + i, "ipv4", "10.168.0.%d" % (100 + i), "eth0", proto="static")
                 for i in range(3)]
         p = do_plan(want("192.168.5.0/24 via 10.168.0.5 dev eth0",
                          "192.168.6.0/24 via 10.168.0.6 dev eth0"), {("ipv4", 254): []},
@@ -883,15 +1114,15 @@ class TestNexthopPlan:
         p = nh_plan(mode=True, wanted=("192.168.1.0/24 via 10.168.0.6 dev eth0",))
         # nothing applied: the kernel as before
         assert p.commands[2:] == ["nexthop del id 264241152", "nexthop del id 264241154"]
-        assert rt.verify(p.ops, nh_kernel(), OURS, nh_objects()) == [False, False, False, False]
+        assert batch.verify(p.ops, nh_kernel(), OURS, nh_objects()) == [False, False, False, False]
         k = nh_kernel()
         k[("ipv4", 254)] = [r for r in k[("ipv4", 254)] if r.dest != "192.168.1.0/24"] + [
-            rt.Route("ipv4", 254, "192.168.1.0/24", 0, via="10.168.0.6", dev="eth0", proto="252",
-                     nhid=264241155)]
+            model.Route("ipv4", 254, "192.168.1.0/24", 0, via="10.168.0.6", dev="eth0", proto="252",
+                        nhid=264241155)]
         objs = [n for n in nh_objects() if n.id != 264241152] + p.nh_added
         assert [op for op, _x in p.ops] == ["nh_add", "replace", "nh_del", "nh_del"]
-        assert rt.verify(p.ops, k, OURS, objs) == [True, True, True, False]
-        msg = rt.translate_error("Nexthop id does not exist.", "replace", p.ops[1][1])
+        assert batch.verify(p.ops, k, OURS, objs) == [True, True, True, False]
+        msg = batch.translate_error("Nexthop id does not exist.", "replace", p.ops[1][1])
         assert msg.startswith("its nexthop object 264241155 was not created")
-        msg = rt.translate_error("Nexthop has invalid gateway.", "nh_add", p.ops[0][1])
+        msg = batch.translate_error("Nexthop has invalid gateway.", "nh_add", p.ops[0][1])
         assert msg.startswith("next hop 10.168.0.6 is not on a network directly connected to dev eth0")

@@ -7,12 +7,15 @@ mode, diff, what is read, error translation and reporting; the kernel's own
 behaviour is covered by tests/integration/test_ip_route.py.
 """
 
+import fcntl
 import json
 import os
 
 import pytest
 
 from ansible_collections.podnet.hostgw.plugins.modules import ip_route
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.lock import LOCK_PATH_ENV
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes import protos
 from tests.conftest import REPO
 from tests.unit.plugins.modules.conftest import run_module
 
@@ -70,10 +73,12 @@ class FakeIp(object):
 
 
 @pytest.fixture(autouse=True)
-def no_system_protos(monkeypatch, tmp_path):
-    """Do not let the host's /etc/iproute2 influence the tests."""
-    monkeypatch.setattr(ip_route, "PROTOS_FILES", (str(tmp_path / "sys" / "rt_protos"),))
-    monkeypatch.setattr(ip_route, "PROTOS_DIRS", (str(tmp_path / "sys" / "rt_protos.d"),))
+def no_system_files(monkeypatch, tmp_path):
+    """Do not let the host's /etc/iproute2 influence the tests, and keep the
+    host lock in the test's directory."""
+    monkeypatch.setattr(protos, "PROTOS_FILES", (str(tmp_path / "sys" / "rt_protos"),))
+    monkeypatch.setattr(protos, "PROTOS_DIRS", (str(tmp_path / "sys" / "rt_protos.d"),))
+    monkeypatch.setenv(LOCK_PATH_ENV, str(tmp_path / "lock" / "podnet-hostgw.lock"))
 
 
 def run(params, fake, check_mode=False, diff=False):
@@ -138,8 +143,8 @@ def test_check_mode_runs_nothing_and_predicts_the_real_run(tmp_path):
     assert "route del fd00:20::/64 via fd00:10::2 dev eth0 table 254 metric 1024 proto 252" in cmds
     assert all(c.endswith(" proto 252") for c in cmds)
     assert not any(x in c for c in cmds for x in ("192.168.1.0/24 via 10.168.0.3",
-                                                   "192.168.3.0", "192.168.12.0", "192.168.13.0",
-                                                   "0.0.0.0/0", "::/0", "fd00:22::"))
+                                                  "192.168.3.0", "192.168.12.0", "192.168.13.0",
+                                                  "0.0.0.0/0", "::/0", "fd00:22::"))
     assert real.result["added"] == ["192.168.20.0/24 via 10.168.0.20 dev eth0 table main metric 0"]
     assert [m["reason"] for m in real.result["modified"]] == ["via 10.168.0.2 -> 10.168.0.9", "metric 100 -> 300"]
     assert real.result["changed"] is True
@@ -229,11 +234,11 @@ def test_bad_input_fails_before_running_anything():
     assert fake.calls == []
     msg = res.result["msg"]
     assert msg.startswith("invalid parameters, nothing was changed (5):")
-    assert "routes[0]: dest 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?" in msg
+    assert "routes[0]: dest '192.168.1.5/24' has host bits set; did you mean 192.168.1.0/24?" in msg
     assert "routes[1]: dev 'eth0\\n' contains a control character" in msg
     assert "routes[2]: metric -1 is out of range" in msg
-    assert "routes[3]: table foo must be a number" in msg
-    assert "tables[0]: table 0 is out of range" in msg
+    assert "routes[3]: table 'foo' must be a number" in msg
+    assert "tables[0]: table '0' is out of range" in msg
     assert len(res.result["errors"]) == 5
 
 
@@ -257,7 +262,7 @@ def test_conflicting_protocol_mapping_file(tmp_path, monkeypatch):
     res = run(dict(routes=[{"dest": "192.168.1.0/24", "via": "10.168.0.2"}],
                    protos_dir=str(tmp_path / "mine")), fake)
     assert res.failed
-    assert "protocol_number 252 is already named calico in %s" % (d / "other.conf") in res.result["msg"]
+    assert "protocol_number 252 is already named 'calico' in %s" % (d / "other.conf") in res.result["msg"]
     assert fake.calls == [] and not (tmp_path / "mine").exists()
 
 
@@ -277,7 +282,7 @@ def test_missing_device_fails_without_changes():
                            {"dest": "192.168.41.0/24", "via": "10.168.0.9", "dev": "cni9"}],
                    protos_dir=""), fake)
     assert res.failed and fake.batches == []
-    assert "routes[1]: dev cni9 does not exist on this host (dest 192.168.41.0/24)" in res.result["msg"]
+    assert "routes[1]: dev 'cni9' does not exist on this host (dest 192.168.41.0/24)" in res.result["msg"]
 
 
 def test_altname_is_resolved_to_the_interface_name():
@@ -316,7 +321,8 @@ def test_partial_failure_reports_applied_and_translated_errors():
     assert errors["192.168.4.0/24"].startswith("src 10.1.1.1 is not an address of this host")
     assert errors["fd00:30::/64"].startswith("next hop fd00:99::1 is not on a network directly connected")
     msg = res.result["msg"]
-    assert msg.startswith("applied 1 of 4 route changes; 3 not applied:")
+    assert msg.startswith("applied 1 of 4 route changes; ")
+    assert "not applied (3):\n" in msg
     assert "routes[1] 192.168.2.0/24 via 10.99.0.2 dev eth0 table main metric 0: next hop 10.99.0.2" in msg
     assert res.result["routes"] == ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0"]
     # re-read after the failure: one more read per table/family
@@ -361,6 +367,68 @@ def test_absent_on_foreign_route_warns():
     assert res.result["commands"] == []
     assert "left in place 192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0 proto static" in \
         res.result["warnings"][0]
+
+
+STATIC_3 = "192.168.3.0/24 via 10.168.0.3 dev eth0 table main metric 0 proto static"
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_identical_foreign_route_is_left_reported_and_no_change(check_mode):
+    fake = FakeIp({("-4", "main"): V4_MAIN, ("-6", "main"): V6_MAIN}, link=LINK_WITH_ETH1)
+    res = run(dict(routes=OWN_V4 + ["192.168.3.0/24 via 10.168.0.3 dev eth0"], protos_dir=""),
+              fake, check_mode=check_mode, diff=True)
+    assert not res.failed
+    assert res.result["changed"] is False and res.result["commands"] == [] and fake.batches == []
+    assert res.result["foreign"] == [STATIC_3] and res.result["modified"] == []
+    assert any(STATIC_3 in w and "takeover: true adopts it" in w for w in res.result["warnings"])
+    assert "192.168.3.0/24" not in res.result["diff"]["before"] + res.result["diff"]["after"]
+
+
+def test_identical_foreign_route_is_adopted_only_with_takeover():
+    fake = FakeIp({("-4", "main"): V4_MAIN}, link=LINK_WITH_ETH1)
+    res = run(dict(routes=OWN_V4 + ["192.168.3.0/24 via 10.168.0.3 dev eth0"], protos_dir="",
+                   takeover=True), fake)
+    assert res.result["commands"] == [
+        "route replace 192.168.3.0/24 via 10.168.0.3 dev eth0 table 254 metric 0 proto 252"]
+    assert res.result["modified"][0]["reason"] == "adopted identical route from protocol static"
+    assert res.result["foreign"] == []
+
+
+class LockProbe(FakeIp):
+    """FakeIp that records, at every ip call, whether another open of the
+    host lock could take it (it must not: the module holds it)."""
+
+    def __init__(self, path, *args, **kw):
+        super(LockProbe, self).__init__(*args, **kw)
+        self.path = path
+        self.free = []
+
+    def __call__(self, argv, data=None, **kw):
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.free.append(True)
+        except OSError:
+            self.free.append(False)
+        finally:
+            os.close(fd)
+        return super(LockProbe, self).__call__(argv, data=data, **kw)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_reads_plans_and_applies_under_the_host_lock(tmp_path, check_mode):
+    path = os.environ[LOCK_PATH_ENV]
+    fake = LockProbe(path, {("-4", "main"): V4_MAIN}, link=LINK_WITH_ETH1)
+    res = run(dict(changeset(), protos_dir=""), fake, check_mode=check_mode)
+    assert not res.failed and res.result["changed"] is True
+    assert fake.free and not any(fake.free)
+    assert len(fake.batches) == (0 if check_mode else 1)
+    # released afterwards
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
 
 
 def test_purge_with_empty_routes_defaults_to_main_both_families():
@@ -544,7 +612,7 @@ def test_nexthop_mode_without_kernel_support_fails_clearly(answer):
 def test_nexthop_mode_needs_dev():
     fake = FakeNhIp({})
     res = run(dict(routes=["192.168.1.0/24 via 10.168.0.2"], nexthop_objects=True, protos_dir=""), fake)
-    assert res.failed and "routes[0]: 192.168.1.0/24 has via but no dev" in res.result["msg"]
+    assert res.failed and "routes[0]: dest '192.168.1.0/24' has via but no dev" in res.result["msg"]
     assert fake.calls == []
 
 
