@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -199,6 +200,20 @@ def hostgw_verify_problems(settings):
     return problems
 
 
+def hostgw_verify_names_in_use(netns_list, netns, veth, veth_exists):
+    """Sentences for test container names a host already uses: NETNS among
+    NETNS_LIST (``ip -json netns list`` output, empty when there is none),
+    VETH when VETH_EXISTS.  verify removes only what it created, so it must
+    not start with a name in use."""
+    listed = json.loads(netns_list) if netns_list and netns_list.strip() else []
+    problems = errors.Problems()
+    if netns in [entry.get("name") for entry in listed]:
+        problems.append(names.problem("hostgw_verify_netns", netns, "is an existing network namespace"))
+    if veth_exists:
+        problems.append(names.problem("hostgw_verify_veth", veth, "is an existing link"))
+    return problems
+
+
 def _pod_side(node, suffix, version, problems):
     """``(address/length, gateway)`` of NODE's test container in one family,
     or None when the node has no pod subnet of that family."""
@@ -328,6 +343,7 @@ class FilterModule(object):
             "hostgw_verify_address": hostgw_verify_address,
             "hostgw_verify_problems": hostgw_verify_problems,
             "hostgw_verify_batches": hostgw_verify_batches,
+            "hostgw_verify_names_in_use": hostgw_verify_names_in_use,
             "hostgw_verify_targets": hostgw_verify_targets,
             "hostgw_target_label": hostgw_target_label,
             "hostgw_ping_matrix": hostgw_ping_matrix,

@@ -132,6 +132,16 @@ def test_verify_settings_missing_one_is_a_problem():
         "hostgw_verify_timeout None must be a whole number from 1 to 60"]
 
 
+def test_verify_names_in_use_read_from_the_host():
+    listed = '[{"name":"podnet-verify"},{"name":"cni-1234","id":0}]'
+    assert f.hostgw_verify_names_in_use(listed, "podnet-verify", "vv0", True) == [
+        "hostgw_verify_netns 'podnet-verify' is an existing network namespace",
+        "hostgw_verify_veth 'vv0' is an existing link"]
+    assert f.hostgw_verify_names_in_use(listed, "podnet-verify2", "vv0", False) == []
+    # ip -json netns list prints nothing at all when there is no namespace.
+    assert f.hostgw_verify_names_in_use("", "podnet-verify", "vv0", False) == []
+
+
 DUAL = {"name": "a", "interface": "eth0", "mtu": 1450, "bridge": "cni0",
         "pod_subnet": "192.168.1.0/24", "gateway": "192.168.1.1/24",
         "pod_subnet_v6": "fd00:10:0:1::/64", "gateway_v6": "fd00:10:0:1::1/64"}
