@@ -34,11 +34,17 @@ def _check_plan(plan):
         raise AnsibleFilterError("expected the cluster plan (hostgw_plan), got %r" % type(plan).__name__)
 
 
-def hostgw_peer_routes(plan, name):
-    """NAME's peer routes ``[{dest, via, dev}]``, both families, from the plan."""
+def _node(plan, name):
+    """NAME's node in PLAN (its ``hostgw_node``)."""
     _check_plan(plan)
     if name not in plan["nodes"]:
         raise AnsibleFilterError("host %s is not in the cluster plan" % name)
+    return plan["nodes"][name]
+
+
+def hostgw_peer_routes(plan, name):
+    """NAME's peer routes ``[{dest, via, dev}]``, both families, from the plan."""
+    _node(plan, name)
     return cluster.peer_routes(plan, name)
 
 
@@ -66,13 +72,11 @@ def hostgw_cni_ranges(node):
 def hostgw_cni_conflist(plan, name, network_name="podnet", cni_version="1.0.0",
                         default_route=True, hairpin=True, portmap=True):
     """NAME's CNI configuration list (a dict; the cni role writes it with
-    ``to_nice_json(indent=2)``): CNI's C(bridge) plugin on the pod bridge
+    ``to_nice_json(indent=2)``): CNI's ``bridge`` plugin on the pod bridge
     with host-local IPAM over the node's pod subnets and routes to the
     cluster CIDRs (and, with DEFAULT_ROUTE, a default route) in each of its
-    families, then C(portmap) when PORTMAP is true."""
-    _check_plan(plan)
-    if name not in plan["nodes"]:
-        raise AnsibleFilterError("host %s is not in the cluster plan" % name)
+    families, then ``portmap`` when PORTMAP is true."""
+    node = _node(plan, name)
     problems = errors.Problems()
     bad = names.cni_name_problem(network_name)
     if bad:
@@ -83,7 +87,7 @@ def hostgw_cni_conflist(plan, name, network_name="podnet", cni_version="1.0.0",
             problems.append(names.problem(key, value, "must be a boolean"))
     if problems:
         raise AnsibleFilterError(errors.report("%s: the CNI configuration cannot be built" % name, problems))
-    node, cidrs = plan["nodes"][name], plan["cluster"]
+    cidrs = plan["cluster"]
     families = [suffix for suffix in ("", "_v6") if node["pod_subnet" + suffix]]
     routes = [{"dst": cidrs["cluster_cidr" + suffix]} for suffix in families]
     if default_route:
@@ -104,7 +108,7 @@ def hostgw_cni_conflist(plan, name, network_name="podnet", cni_version="1.0.0",
 
 def hostgw_cni_confs_before(files, ours):
     """The configuration files of a CNI directory that container runtimes
-    read before OURS: libcni takes every C(.conf), C(.conflist) and C(.json)
+    read before OURS: libcni takes every ``.conf``, ``.conflist`` and ``.json``
     entry that is not a directory, in byte order, and runtimes use the
     first.  FILES is ansible.builtin.find's ``files`` (or plain paths)."""
     found = []
@@ -148,8 +152,7 @@ def hostgw_problem_report(problems, what):
 
 def hostgw_verify_address(plan, name):
     """NAME's test container addresses: ``{'4': ip or '', '6': ip or ''}``."""
-    _check_plan(plan)
-    node = plan["nodes"][name]
+    node = _node(plan, name)
     return {"4": cluster.test_address(node["pod_subnet"]) if node["pod_subnet"] else "",
             "6": cluster.test_address(node["pod_subnet_v6"]) if node["pod_subnet_v6"] else ""}
 
@@ -179,6 +182,15 @@ def _whole_number(value):
     return None
 
 
+def _verify_name_problems(netns, veth):
+    problems = errors.Problems()
+    for key, value in (("hostgw_verify_netns", netns), ("hostgw_verify_veth", veth)):
+        bad = VERIFY_NAMES[key](value)
+        if bad:
+            problems.append(names.problem(key, value, bad))
+    return problems
+
+
 def hostgw_verify_problems(settings):
     """Sentences for verify.yml's settings, empty when all are good.
 
@@ -187,11 +199,7 @@ def hostgw_verify_problems(settings):
     ``hostgw_verify_timeout``) to its value; a missing one is a problem too.
     The names reach ``ip -batch`` input and the numbers ping's argv.
     """
-    problems = errors.Problems()
-    for key, rule in VERIFY_NAMES.items():
-        bad = rule(settings.get(key))
-        if bad:
-            problems.append(names.problem(key, settings.get(key), bad))
+    problems = _verify_name_problems(settings.get("hostgw_verify_netns"), settings.get("hostgw_verify_veth"))
     for key, (low, high) in VERIFY_RANGES.items():
         number = _whole_number(settings.get(key))
         if number is None or not low <= number <= high:
@@ -239,24 +247,18 @@ def hostgw_verify_batches(plan, name, netns, veth):
     (``remove``, run with ``ip -force``), each a text ending in a newline.
 
     Every value is checked first (the names with the rules of
-    hostgw_verify_problems, the bridge, MTU and subnets from the plan): a
-    bad one raises, so nothing unchecked reaches ``ip -batch``.
+    hostgw_verify_problems; the bridge, MTU and addresses from the plan,
+    which preflight validated, for their form): a bad one raises, so nothing
+    unchecked reaches ``ip -batch``.
     """
-    _check_plan(plan)
-    if name not in plan["nodes"]:
-        raise AnsibleFilterError("host %s is not in the cluster plan" % name)
-    node = plan["nodes"][name]
-    problems = errors.Problems()
-    for key, value in (("hostgw_verify_netns", netns), ("hostgw_verify_veth", veth)):
-        bad = VERIFY_NAMES[key](value)
-        if bad:
-            problems.append(names.problem(key, value, bad))
+    node = _node(plan, name)
+    problems = _verify_name_problems(netns, veth)
     bad = names.ifname_problem(node.get("bridge"))
     if bad:
         problems.append(names.problem("bridge", node.get("bridge"), bad))
     mtu = _whole_number(node.get("mtu"))
-    if mtu is None or not 68 <= mtu <= 65535:
-        problems.append(names.problem("mtu", node.get("mtu"), "must be a whole number from 68 to 65535"))
+    if mtu is None:
+        problems.append(names.problem("mtu", node.get("mtu"), "is not a whole number"))
     sides = [_pod_side(node, "", 4, problems), _pod_side(node, "_v6", 6, problems)]
     if problems:
         raise AnsibleFilterError(errors.report("%s: the test container cannot be built" % name, problems))
