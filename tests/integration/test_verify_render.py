@@ -12,6 +12,7 @@ import copy
 import glob
 import json
 import os
+import time
 import uuid
 
 import pytest
@@ -43,6 +44,20 @@ def lab(tmp_path_factory):
         the_lab.down()
 
 
+def settled(lab, tries=30):
+    """The lab's snapshot once it stops moving: the kernel reports a pod
+    bridge's carrier change (and the routes' ``linkdown``) through linkwatch,
+    up to a second after verify removed the bridge's last port."""
+    snap = lab.snapshot()
+    for _ in range(tries):
+        time.sleep(1)
+        again = lab.snapshot()
+        if again == snap:
+            return snap
+        snap = again
+    raise AssertionError("the lab kept changing for %d seconds" % tries)
+
+
 def _extra(**values):
     return ("-e", json.dumps(values))
 
@@ -55,18 +70,18 @@ def _extra(**values):
     ({"hostgw_verify_timeout": 0}, "hostgw_verify_timeout 0 must be a whole number from 1 to 60"),
 ], ids=["netns injection", "veth injection", "count", "timeout"])
 def test_verify_refuses_bad_settings_and_changes_nothing(lab, values, message):
-    before = lab.snapshot()
+    before = settled(lab)
     proc = lab.site(lab.good_path, *_extra(**values), playbook=VERIFY)
     assert proc.returncode != 0
     assert "verify settings, nothing was run (1):" in proc.stdout, proc.stdout[-3000:]
     assert message in proc.stdout, proc.stdout[-3000:]
     # Refused on the controller: preflight never read a host.
     assert "Read the host" not in proc.stdout
-    assert lab.snapshot() == before
+    assert settled(lab) == before
 
 
 def test_verify_never_removes_a_link_or_namespace_it_did_not_make(lab):
-    before = lab.snapshot()
+    before = settled(lab)
     # A veth name that is the host's underlay interface.
     proc = lab.site(lab.good_path, *_extra(hostgw_verify_veth="eth0"), playbook=VERIFY)
     assert proc.returncode != 0
@@ -75,7 +90,7 @@ def test_verify_never_removes_a_link_or_namespace_it_did_not_make(lab):
         assert ("%s: the test container's names are in use; verify never removes what it did not create "
                 "(pick free names, or remove a leftover of an interrupted run by hand) (1): "
                 "- hostgw_verify_veth 'eth0' is an existing link" % host) in text, proc.stdout[-3000:]
-    assert lab.snapshot() == before
+    assert settled(lab) == before
 
     # A namespace of that name on one host: someone else's, or a leftover.
     assert lab.on("host2", "ip", "netns", "add", "podnet-verify").returncode == 0
@@ -87,7 +102,7 @@ def test_verify_never_removes_a_link_or_namespace_it_did_not_make(lab):
         assert "podnet-verify" in lab.on("host2", "ip", "netns", "list").stdout
     finally:
         lab.on("host2", "ip", "netns", "del", "podnet-verify")
-    assert lab.snapshot() == before
+    assert settled(lab) == before
 
 
 def test_verify_warns_about_a_cni_configuration_that_sorts_before_ours(lab):
@@ -98,7 +113,7 @@ def test_verify_warns_about_a_cni_configuration_that_sorts_before_ours(lab):
     other = "/etc/cni/net.d/00-other.conflist"
     assert lab.on("host2", "cp", "/etc/cni/net.d/10-podnet.conflist", other).returncode == 0
     try:
-        before = lab.snapshot()
+        before = settled(lab)
         proc = lab.site(lab.good_path, playbook=VERIFY)
         # A warning, not a failure: the pods still talk.
         assert proc.returncode == 0, proc.stdout[-3000:]
@@ -107,7 +122,7 @@ def test_verify_warns_about_a_cni_configuration_that_sorts_before_ours(lab):
         assert ("WARNING: host2: 00-other.conflist in /etc/cni/net.d sorts before 10-podnet.conflist. "
                 "Container runtimes use the first configuration in lexical order") in text, proc.stdout[-3000:]
         assert "WARNING: host1:" not in text and "WARNING: host3:" not in text
-        assert lab.snapshot() == before
+        assert settled(lab) == before
     finally:
         lab.on("host2", "rm", "-f", other)
 
@@ -121,7 +136,7 @@ def test_render_refuses_a_host_name_that_leaves_the_render_dir_and_writes_nothin
     hosts = nodes(inv)["hosts"]
     # The evil name is host3 itself: the lab connection still finds it.
     hosts[evil] = dict(hosts.pop("host3"), ansible_nsenter_pid_file=os.path.join(STATE_ROOT, lab.lab, "host3.pid"))
-    before = lab.snapshot()
+    before = settled(lab)
     try:
         proc = lab.site(inv, "-e", "hostgw_render_dir=%s" % out, playbook=RENDER)
         assert proc.returncode != 0
@@ -132,13 +147,13 @@ def test_render_refuses_a_host_name_that_leaves_the_render_dir_and_writes_nothin
         assert proc.stdout.count("fatal: [") == 1, proc.stdout[-3000:]
         assert glob.glob(target + "*") == []
         assert not out.exists()
-        assert lab.snapshot() == before
+        assert settled(lab) == before
     finally:
         for path in glob.glob(target + "*"):    # only ever written by the code before the fix
             os.remove(path)
 
 
-def test_render_refuses_a_relative_render_dir(lab, tmp_path):
+def test_render_refuses_a_relative_render_dir(lab):
     proc = lab.site(lab.good_path, "-e", "hostgw_render_dir=render", playbook=RENDER)
     assert proc.returncode != 0
     assert "hostgw_render_dir 'render' is not an absolute path" in proc.stdout, proc.stdout[-3000:]
