@@ -26,7 +26,7 @@ def main():
     subprocess.run([python, '-m', 'pip', 'install', '--quiet', *pip_args], check=True)
     if unwanted:
         # ensurepip brings setuptools along on Python < 3.12; get-pip would not.
-        subprocess.run([python, '-m', 'pip', 'uninstall', '--quiet', '--yes', *unwanted], check=True)
+        subprocess.run([python, '-m', 'pip', 'uninstall', '-qq', '--yes', *unwanted], check=True)
 
 
 if __name__ == '__main__':
