@@ -1,6 +1,8 @@
 # podnet.hostgw — the two front-door commands are `make demo` and `make test`.
 # Both install what a fresh Debian machine lacks (root: apt-get; a venv with
-# pinned Python packages), so they work from a fresh clone.
+# the pinned development tools of requirements-dev.txt), so they work from a
+# fresh clone.  ansible-test installs its own test requirements into its own
+# virtual environments (under ~/.ansible/test and the temporary tree).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -20,24 +22,37 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
 export NO_COLOR ?= 1
 export PY_COLORS ?= 0
-export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PATH := $(abspath $(BIN)):$(PATH)
 
 # Debian packages the lab and the modules need: command -> package.
 SYSTEM_DEPS := ip:iproute2 ping:iputils-ping nsenter:util-linux unshare:util-linux \
                mount:mount nft:nftables iptables:iptables \
                /usr/lib/cni/bridge:containernetworking-plugins bird:bird2
+# ...and the checks: ansible-test's shellcheck sanity test skips without it.
+TEST_DEPS := shellcheck:shellcheck
 
-.PHONY: help deps venv demo demo-down demo-shell lint unit integration molecule test bench clean
+# ansible-test: the controller Python we test with, and the other Pythons the
+# modules support on managed hosts (tests/config.yml), checked where installed.
+ANSIBLE_TEST_PYTHON := 3.11
+MODULE_PYTHONS      := 3.8 3.9 3.10 3.12 3.13
+ANSIBLE_TEST        := VENV_BIN=$(abspath $(BIN)) .ci/ansible-test
+
+.PHONY: help deps venv demo demo-down demo-shell lint sanity sanity-module-pythons changelog \
+        units unit integration molecule test build bench clean
 
 help:
 	@echo "make demo        build the seed's two-host lab, run site.yml on it, show routes and pings"
 	@echo "make demo-down   tear the lab down (leaves nothing behind)"
 	@echo "make demo-shell  a shell on a lab host (HOST=host1)"
-	@echo "make test        everything the project checks: lint, unit, integration, molecule"
+	@echo "make test        everything the project checks: lint, sanity, changelog, units, molecule, pytest"
+	@echo "make sanity      ansible-test sanity on a temporary ansible_collections tree"
+	@echo "make units       ansible-test units (tests/unit) on that tree"
+	@echo "make changelog   lint the changelog fragments and check CHANGELOG.md is generated"
+	@echo "make build       build the collection tarball (podnet-hostgw-VERSION.tar.gz)"
 	@echo "make bench       the benchmarks in bench/ (writes BENCHMARKS.md data and plot)"
 
 deps:
-	@missing=""; for pair in $(SYSTEM_DEPS); do \
+	@missing=""; for pair in $(SYSTEM_DEPS) $(TEST_DEPS); do \
 	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
@@ -46,9 +61,9 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -75,6 +90,31 @@ demo-shell: venv
 lint: venv
 	$(BIN)/ansible-lint --profile production --offline
 
+# The full set of ansible-test sanity tests on the controller Python, then
+# compile and import of the modules on every other supported Python found.
+sanity: venv
+	$(ANSIBLE_TEST) sanity --python $(ANSIBLE_TEST_PYTHON) --requirements
+	$(MAKE) --no-print-directory sanity-module-pythons
+
+sanity-module-pythons: venv
+	@for v in $(MODULE_PYTHONS); do \
+	  if ! bin=$$(.ci/python-bin $$v); then echo "NOTE: no Python $$v here: its compile and import checks skipped"; continue; fi; \
+	  PATH=$$bin:$$PATH $(ANSIBLE_TEST) sanity --python $$v --requirements --test compile --test import plugins/; \
+	done
+
+changelog: venv
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	$(BIN)/antsibull-changelog generate --output "$$out" --output-format md 2>/dev/null; \
+	diff -u CHANGELOG.md "$$out" || { echo "CHANGELOG.md is not what changelogs/changelog.yaml generates: run antsibull-changelog generate"; exit 1; }
+
+# --venv: ansible-test puts its unit-test requirements into a virtual
+# environment of its own, not into $(VENV).
+units: venv
+	$(ANSIBLE_TEST) units --venv --python $(ANSIBLE_TEST_PYTHON) --requirements
+
+# The same tests with the venv's pytest: quicker while editing.
 unit: venv
 	$(PY) -m pytest tests/unit -q
 
@@ -84,10 +124,14 @@ integration: deps venv
 molecule: deps venv
 	$(BIN)/molecule test --all
 
-# molecule first, pytest last: the run ends on pytest's summary line.
-test: deps venv lint
+# Fast checks first (lint, sanity, changelog, units), then molecule; pytest
+# last: the run ends on pytest's summary line.
+test: deps venv lint changelog units
 	$(BIN)/molecule test --all
 	$(PY) -m pytest tests -q
+
+build: venv
+	$(BIN)/ansible-galaxy collection build --force
 
 bench: deps venv
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt

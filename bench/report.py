@@ -303,7 +303,10 @@ def per_route_costs(ser, sizes):
 
 def targets(ser):
     out = []
-    get = lambda method, mode: ser.get(method, {}).get(mode, {}).get(TARGET_N)  # noqa: E731
+
+    def get(method, mode):
+        return ser.get(method, {}).get(mode, {}).get(TARGET_N)
+
     for method, form in (("module_lines", "lines"), ("module", "dicts")):
         for mode, mode_label in MODES:
             f, m = get("ip_batch", mode), get(method, mode)
@@ -503,7 +506,7 @@ def where_the_time_goes(results, ser, prof, root, n, mcols, pcols):
                          "same work: the apply numbers are medians of separate runs whose kernel "
                          "work varies widely from run to run, so this split is rough; the worker's "
                          "profile below splits it directly" % (fmt_s(around["apply"]),
-                                                                fmt_s(around["noop"])))
+                                                               fmt_s(around["noop"])))
         out.append(text + ".")
     if task0["apply"] and small != n:
         bound = floor + task0["apply"]
@@ -855,10 +858,10 @@ def markdown(results, ser, sizes, png_rel, root):
                     text += (" Sending the same nexthop batch again to the converged table is not "
                              "cheap, though: %s s at N = %s (plain routes: %s s): replacing "
                              "existing nexthop objects costs %s plain routes; the module sends "
-                             "nothing on a no-op, so its no-op ratio to this floor is small." % (fmt_s(h_noop["median"]), fmt_n(n_big),
-                                                fmt_s(f_noop["median"]),
-                                                "more than" if h_noop["median"] > 1.2 * f_noop["median"]
-                                                else "about as much as"))
+                             "nothing on a no-op, so its no-op ratio to this floor is small."
+                             % (fmt_s(h_noop["median"]), fmt_n(n_big), fmt_s(f_noop["median"]),
+                                "more than" if h_noop["median"] > 1.2 * f_noop["median"]
+                                else "about as much as"))
         a(text + "\n")
     a("## Ansible: whole process, fixed overhead, task\n")
     a(ansible_table(ser, sizes) + "\n")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The podnet.hostgw lab: simulated hosts and containers in network namespaces.
 
 One inventory describes one lab.  Hosts of the group ``hostgw_lab`` become
@@ -54,7 +53,7 @@ class LabError(Exception):
 
 def run(argv, data=None, check=True, locale="C"):
     proc = subprocess.run(argv, input=data, capture_output=True, text=True,
-                          env=dict(os.environ, LC_ALL=locale))
+                          env=dict(os.environ, LC_ALL=locale), check=False)
     if check and proc.returncode != 0:
         raise LabError("%s: %s" % (" ".join(argv), proc.stderr.strip() or proc.stdout.strip()))
     return proc
@@ -458,10 +457,10 @@ def cni_add(h, c, conflist):
                 conf["prevResult"] = prev
             proc = subprocess.run(
                 ["nsenter", "-t", str(h["pid"]), "-n", "-m", "--", os.path.join(CNI_PATH, plugin["type"])],
-                input=json.dumps(conf), capture_output=True, text=True, env=env, pass_fds=(fd,))
+                input=json.dumps(conf), capture_output=True, text=True, env=env, pass_fds=(fd,), check=False)
             if proc.returncode != 0:
                 raise LabError("CNI %s plugin failed for %s: %s" % (plugin["type"], c["netns"],
-                                                                     proc.stdout.strip() or proc.stderr.strip()))
+                                                                    proc.stdout.strip() or proc.stderr.strip()))
             prev = json.loads(proc.stdout)
         return prev
     finally:
@@ -596,7 +595,7 @@ def ping_all(state, count=1, timeout=2):
         ca, cb = state["containers"][a], state["containers"][b]
         where = "same host" if ca["host"] == cb["host"] else "%s -> %s" % (ca["host"], cb["host"])
         print("%s %-11s -> %-11s %-24s (%s)%s" % ("ok  " if good else "FAIL", a, b, dst, where,
-                                                    " %s ms" % rtt if rtt else ""))
+                                                  " %s ms" % rtt if rtt else ""))
         ok += good
     print("%d/%d pings succeeded" % (ok, len(results)))
     return ok == len(results)
@@ -610,7 +609,7 @@ def lab_of(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("command", choices=["up", "attach", "routes", "ping", "shell", "status",
                                             "down", "exec"])
     parser.add_argument("rest", nargs=argparse.REMAINDER)

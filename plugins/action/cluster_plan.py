@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compute the cluster plan once, on the controller (see module_utils/cluster.py)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
@@ -28,7 +24,7 @@ def _info(result):
     if not isinstance(result, dict) or result.get("failed") or result.get("unreachable") \
             or result.get("skipped") or "interfaces" not in result:
         return None
-    return dict((k, result.get(k)) for k in ("interfaces", "connected", "default", "recorded"))
+    return {k: result.get(k) for k in ("interfaces", "connected", "default", "recorded")}
 
 
 class ActionModule(ActionBase):
@@ -37,7 +33,7 @@ class ActionModule(ActionBase):
     _VALID_ARGS = frozenset(("hosts", "info_var") + SETTINGS)
 
     def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
+        result = super().run(tmp, task_vars)
         args = self._task.args
         hostvars = task_vars["hostvars"]
         info_var = args.get("info_var", "__hostgw_info")
@@ -52,7 +48,7 @@ class ActionModule(ActionBase):
             for key, var in HOST_KEYS.items():
                 host[key] = hv.get(var)
             hosts.append(host)
-        settings = dict((k, args.get(k)) for k in SETTINGS)
+        settings = {k: args.get(k) for k in SETTINGS}
 
         the_plan, problems = cluster.plan(hosts, settings)
         if problems:

@@ -2,27 +2,24 @@
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 name: nsenter
-short_description: Run tasks inside the namespaces of a running process
+short_description: Run tasks inside the namespaces of a process on the controller (the lab's connection)
 description:
+  - The connection of the podnet.hostgw lab and its molecule scenarios. It is
+    not needed to configure real hosts, which are reached over ssh as usual.
   - Runs commands and transfers files inside the network, mount and UTS
     namespaces of a process on the controller, with C(nsenter).
-  - This is how the podnet.hostgw lab reaches its simulated hosts. Each lab
-    host is a long-lived holder process with its own network, mount and UTS
-    namespaces; this plugin enters them, so C(/sys/class/net), C(/etc) and the
-    hostname are the lab host's own, and gathered facts describe it rather than
-    the controller.
+  - Each lab host is a long-lived holder process with its own network, mount
+    and UTS namespaces; this plugin enters them, so C(/sys/class/net), C(/etc)
+    and the hostname are the lab host's own, and gathered facts describe it
+    rather than the controller.
   - The command is handed to C(/bin/sh -c) as a single argument, so a compound
     command runs entirely inside the target namespaces.
   - Files travel through a pipe into C(nsenter), so they land in the target's
     own mount namespace (an overlay over C(/etc) for instance).
   - Needs root on the controller.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 version_added: 0.1.0
 options:
   nsenter_pid:
@@ -88,7 +85,7 @@ class Connection(ConnectionBase):
     default_user = "root"
 
     def __init__(self, *args, **kwargs):
-        super(Connection, self).__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)
         self._pid = None
         self._nsenter = None
 
@@ -134,7 +131,7 @@ class Connection(ConnectionBase):
         return [self._nsenter, "--target", str(self._pid)] + flags + ["--"] + list(argv)
 
     def exec_command(self, cmd, in_data=None, sudoable=True):
-        super(Connection, self).exec_command(cmd, in_data=in_data, sudoable=sudoable)
+        super().exec_command(cmd, in_data=in_data, sudoable=sudoable)
         self._connect()
         # One argv element: the whole command, compound or not, runs inside.
         argv = self._argv(["/bin/sh", "-c", to_native(cmd)])
@@ -149,7 +146,7 @@ class Connection(ConnectionBase):
         return proc.returncode, stdout, stderr
 
     def put_file(self, in_path, out_path):
-        super(Connection, self).put_file(in_path, out_path)
+        super().put_file(in_path, out_path)
         self._connect()
         display.vvv("PUT %s TO %s" % (in_path, out_path), host=self._play_context.remote_addr)
         if not os.path.exists(to_bytes(in_path, errors="surrogate_or_strict")):
@@ -165,13 +162,13 @@ class Connection(ConnectionBase):
             )
 
     def fetch_file(self, in_path, out_path):
-        super(Connection, self).fetch_file(in_path, out_path)
+        super().fetch_file(in_path, out_path)
         self._connect()
         display.vvv("FETCH %s TO %s" % (in_path, out_path), host=self._play_context.remote_addr)
         argv = self._argv(["/bin/cat", "--", to_native(in_path)])
         with open(to_bytes(out_path, errors="surrogate_or_strict"), "wb") as dst:
             proc = subprocess.Popen(argv, stdout=dst, stderr=subprocess.PIPE)
-            _, stderr = proc.communicate()
+            stderr = proc.communicate()[1]
         if proc.returncode != 0:
             raise AnsibleError("failed to fetch %s: %s" % (in_path, to_native(stderr)))
 
