@@ -426,17 +426,25 @@ def record_problems(hosts, s, problems):
 # what the peers route: evidence about the hosts they route to
 
 
-def route_evidence(hosts, s):
-    """Every route of the collection's protocol that a readable host holds in
-    its main table inside the cluster CIDRs, once: ``{"DEST VIA": reporter}``
-    (the first reporter by host name).  Linear in the number of routes."""
-    seen = {}
-    for host in sorted(hosts, key=lambda h: h["name"], reverse=True):
+def _our_route_lists(hosts, s):
+    """``(host name, ["DEST VIA", ...])`` for every group of the collection's
+    routes the readable hosts reported."""
+    for host in hosts:
         for group in (host.get("info") or {}).get("cluster_routes") or ():
             if group.get("proto") in s["ours"] and group.get("type") == "unicast":
-                seen.update(zip(group.get("to") or (), repeat(host["name"])))
+                yield host["name"], group.get("to") or ()
+
+
+def route_evidence(hosts, s):
+    """Every route of the collection's protocol that a readable host holds in
+    its main table inside the cluster CIDRs, once, parsed:
+    ``[(version, first, last, network, via, "DEST VIA")]``.  Linear in the
+    number of routes (hashed in C); only the distinct ones are parsed."""
+    seen = set()
+    for _name, to in _our_route_lists(hosts, s):
+        seen.update(to)
     held = []
-    for text, reporter in seen.items():
+    for text in seen:
         dest, _, via = text.partition(" ")
         version, canon, bad = names.parse_prefix(dest)
         if bad or not via:
@@ -445,9 +453,22 @@ def route_evidence(hosts, s):
         if bad:
             continue
         net = ipaddress.ip_network(canon)
-        held.append((version, int(net.network_address), int(net.broadcast_address), net, ip, reporter))
-    held.sort(key=lambda h: (h[0], h[1], h[2], h[4], h[5]))
+        held.append((version, int(net.network_address), int(net.broadcast_address), net, ip, text))
+    held.sort(key=lambda h: (h[0], h[1], h[2], h[5]))
     return held
+
+
+def reporters(hosts, s, texts):
+    """{"DEST VIA": the first host by name that holds that route}, for TEXTS
+    only (the routes a problem names): one pass, stopping when all are found."""
+    pending, found = set(texts), {}
+    for name, to in sorted(_our_route_lists(hosts, s), key=lambda nt: nt[0]):
+        if not pending:
+            break
+        for text in pending.intersection(to):
+            found[text] = name
+        pending.difference_update(found)
+    return found
 
 
 class Intervals:
@@ -477,39 +498,45 @@ def _stale(owner, complete_view):
     return owner is None and complete_view
 
 
-def check_evidence(held, claims, nodes, owner_by_ip, complete_view, s, problems):
+def check_evidence(hosts, held, claims, nodes, owner_by_ip, complete_view, s, problems):
     """A subnet the peers route (with the collection's protocol) to one node
     is never given to another host in this run.  A record is evidence about
     its own host only; routes are evidence about the node they lead to."""
     by_family = dict((v, Intervals((int(n.network_address), int(n.broadcast_address), (n, name, source))
                                    for n, name, source in claims[v])) for v in FAMILIES)
-    unread = sorted(name for name, node in nodes.items() if not node["known"])
-    reported = set()
-    for version, start, end, net, via, reporter in held:
+    conflicts, seen = [], set()
+    for version, start, end, net, via, text in held:
         owner = owner_by_ip.get(via)
         if _stale(owner, complete_view):
             continue
         for claimed, name, source in by_family[version].overlapping(start, end):
-            if owner == name or (name, claimed, owner) in reported:
+            if owner == name or (name, claimed, owner) in seen:
                 continue
             mine = nodes[owner]["pod_subnet" + SUFFIX[version]] if owner else None
             if mine is not None and mine.overlaps(net):
                 continue  # both claim it: "pod subnets overlap" says so
-            reported.add((name, claimed, owner))
-            route = "%s via %s proto %s" % (net, via, s["route_protocol"])
-            if owner is None:
-                why = ("is routed by %s via %s (%s), an address of no host whose node IP is known, while "
-                       "%s could not be read: it may be theirs; run with every host readable and inside --limit"
-                       % (reporter, via, route, ", ".join(unread)))
-            elif not nodes[owner]["known"]:
-                why = ("is routed by %s to %s (%s), which could not be read this run: a host never takes a "
-                       "subnet its peers route to another node; run with %s readable and inside --limit, or "
-                       "check %s's %s" % (reporter, owner, route, owner, name, _source_name(source)))
-            else:
-                why = ("is still routed by %s to %s (%s), which moves to %s this run: a host never takes a "
-                       "subnet its peers route to another node in the same run; give it to %s in a later run"
-                       % (reporter, owner, route, mine or "no subnet", name))
-            problems.append("%s: %s" % (name, names.problem("pod subnet", str(claimed), "(%s) %s" % (source, why))))
+            seen.add((name, claimed, owner))
+            conflicts.append((name, claimed, source, owner, mine, net, via, text))
+    if not conflicts:
+        return
+    by = reporters(hosts, s, [c[-1] for c in conflicts])
+    unread = ", ".join(sorted(name for name, node in nodes.items() if not node["known"]))
+    for name, claimed, source, owner, mine, net, via, text in conflicts:
+        reporter = by.get(text, "a peer")
+        route = "%s via %s proto %s" % (net, via, s["route_protocol"])
+        if owner is None:
+            why = ("is routed by %s via %s (%s), an address of no host whose node IP is known, while "
+                   "%s could not be read: it may be theirs; run with every host readable and inside --limit"
+                   % (reporter, via, route, unread))
+        elif not nodes[owner]["known"]:
+            why = ("is routed by %s to %s (%s), which could not be read this run: a host never takes a "
+                   "subnet its peers route to another node; run with %s readable and inside --limit, or "
+                   "check %s's %s" % (reporter, owner, route, owner, name, _source_name(source)))
+        else:
+            why = ("is still routed by %s to %s (%s), which moves to %s this run: a host never takes a "
+                   "subnet its peers route to another node in the same run; give it to %s in a later run"
+                   % (reporter, owner, route, mine or "no subnet", name))
+        problems.append("%s: %s" % (name, names.problem("pod subnet", str(claimed), "(%s) %s" % (source, why))))
 
 
 def _source_name(source):
@@ -779,10 +806,10 @@ def plan(hosts, settings):
     held = route_evidence(hosts, s)
     claims = {}
     for v in FAMILIES:
-        busy = [(start, end) for ver, start, end, _n, via, _r in held
+        busy = [(start, end) for ver, start, end, _n, via, _t in held
                 if ver == v and not _stale(owner_by_ip.get(via), complete_view)]
         claims[v] = allocate(hosts, nodes, s, problems, v, busy)
-    check_evidence(held, claims, nodes, owner_by_ip, complete_view, s, problems)
+    check_evidence(hosts, held, claims, nodes, owner_by_ip, complete_view, s, problems)
     check_cluster(hosts, nodes, s, problems)
     check_takeover(hosts, nodes, s, problems)
     check_owned_files(hosts, s, problems)

@@ -8,6 +8,7 @@ or "nothing left".
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -84,16 +85,28 @@ class Lab:
             }
         return snap
 
-    def _ansible(self, tool, inv, args, **extra_env):
+    def _ansible(self, tool, inv, args, timeout=None, **extra_env):
+        """Run TOOL in a session of its own; after TIMEOUT seconds that whole
+        session (the run, its workers and the module processes they started
+        in the lab hosts) is killed and the test fails."""
         path = inv if isinstance(inv, str) else self.write(inv)
         env = dict(os.environ, LC_ALL="C.UTF-8", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                    ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", **extra_env)
-        return subprocess.run([os.path.join(BIN, tool), "-i", path] + list(args),
-                              capture_output=True, text=True, env=env, cwd=REPO)
+        argv = [os.path.join(BIN, tool), "-i", path] + list(args)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=REPO, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError("%s did not end within %s s" % (" ".join(argv), timeout))
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
-    def site(self, inv, *extra, playbook="site.yml"):
-        """ansible-playbook PLAYBOOK against inventory INV (a path or a dict)."""
-        return self._ansible("ansible-playbook", inv, [playbook] + list(extra))
+    def site(self, inv, *extra, playbook="site.yml", timeout=None, env=None):
+        """ansible-playbook PLAYBOOK against inventory INV (a path or a dict),
+        with ENV added to the environment."""
+        return self._ansible("ansible-playbook", inv, [playbook] + list(extra), timeout=timeout, **(env or {}))
 
     def adhoc(self, *args):
         """An ad-hoc ``ansible`` command against the lab's own inventory (JSON results)."""
