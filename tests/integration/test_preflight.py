@@ -16,6 +16,7 @@ import os
 import uuid
 
 import pytest
+import yaml
 
 from tests.integration.labkit import Lab, nodes, recap
 
@@ -81,10 +82,10 @@ def changes(*each):
     return change
 
 
-def refused(lab, inv, message, *extra):
-    """site.yml with INV stops in preflight with MESSAGE; no host changed."""
+def refused(lab, inv, message, *extra, playbook="site.yml"):
+    """site.yml (or PLAYBOOK) with INV stops in preflight with MESSAGE; no host changed."""
     before = lab.snapshot()
-    proc = lab.site(inv, *extra, timeout=TIMEOUT)
+    proc = lab.site(inv, *extra, playbook=playbook, timeout=TIMEOUT)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert REPORT in out, out[-3000:]
@@ -405,9 +406,18 @@ def test_a_forged_record_cannot_divert_an_unread_hosts_traffic(converged):
     assert "192.168.2.0/24 via 10.168.0.3 dev eth0 proto hostgw" in converged.on("host1", "ip", "route").stdout
 
 
-def test_a_forged_record_cannot_divert_an_unreachable_hosts_traffic(converged):
+def test_a_forged_record_cannot_divert_an_unreachable_hosts_traffic(converged, tmp_path):
+    """The same with host3 unreachable, in a play of the roles without
+    any_errors_fatal (site.yml's any_errors_fatal ends the play at the first
+    unreachable host)."""
+    play = tmp_path / "roles.yml"
+    play.write_text(yaml.safe_dump([{
+        "name": "The roles, without any_errors_fatal", "hosts": "hostgw_nodes", "gather_facts": False,
+        "roles": ["podnet.hostgw.%s" % r for r in ("preflight", "record", "bridge", "forwarding", "routes", "cni")],
+    }]))
     inv = _host2_by_record(converged)
     nodes(inv)["hosts"]["host3"]["ansible_nsenter_pid_file"] = "/nonexistent/host3.pid"
     with forged(converged, "host2", "192.168.2.0/24"):
-        refused(converged, inv, HIJACK)
+        out = refused(converged, inv, HIJACK, playbook=str(play))
+    assert "UNREACHABLE" in out
     assert set(recap(converged.site(converged.good_path, timeout=TIMEOUT)).values()) == {0}
