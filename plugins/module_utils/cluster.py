@@ -492,10 +492,20 @@ class Intervals:
         return out
 
 
-def _stale(owner, complete_view):
-    """A route via an address of no current host, when every host was read,
-    belongs to a node that was removed or re-addressed."""
-    return owner is None and complete_view
+def evidence_counts(owner, nodes, version, complete_view):
+    """Whether a route of the collection's protocol to OWNER (None: an
+    address of no known host) still speaks for OWNER's pod subnet.
+
+    A node that was read and claims a subnet of its own (explicit or
+    recorded) speaks for itself: a route elsewhere is stale or wrong, and
+    the run mends it.  A node that could not be read, or lost its record,
+    may still hold the routed subnet.  A route via an address of no known
+    host is a removed or re-addressed node's when every host was read, and
+    may be an unread host's otherwise."""
+    if owner is None:
+        return not complete_view
+    node = nodes[owner]
+    return not node["known"] or node.get("source" + SUFFIX[version]) not in ("inventory", "recorded")
 
 
 def check_evidence(hosts, held, claims, nodes, owner_by_ip, complete_view, s, problems):
@@ -507,7 +517,7 @@ def check_evidence(hosts, held, claims, nodes, owner_by_ip, complete_view, s, pr
     conflicts, seen = [], set()
     for version, start, end, net, via, text in held:
         owner = owner_by_ip.get(via)
-        if _stale(owner, complete_view):
+        if not evidence_counts(owner, nodes, version, complete_view):
             continue
         for claimed, name, source in by_family[version].overlapping(start, end):
             if owner == name or (name, claimed, owner) in seen:
@@ -533,9 +543,10 @@ def check_evidence(hosts, held, claims, nodes, owner_by_ip, complete_view, s, pr
                    "subnet its peers route to another node; run with %s readable and inside --limit, or "
                    "check %s's %s" % (reporter, owner, route, owner, name, _source_name(source)))
         else:
-            why = ("is still routed by %s to %s (%s), which moves to %s this run: a host never takes a "
-                   "subnet its peers route to another node in the same run; give it to %s in a later run"
-                   % (reporter, owner, route, mine or "no subnet", name))
+            why = ("is routed by %s to %s (%s), which has no subnet of its own on record (it would be given %s): "
+                   "a host never takes a subnet its peers route to another node; set hostgw_pod_subnet%s for "
+                   "%s to the subnet it holds, or give %s another one"
+                   % (reporter, owner, route, mine or "none", SUFFIX[version], owner, name))
         problems.append("%s: %s" % (name, names.problem("pod subnet", str(claimed), "(%s) %s" % (source, why))))
 
 
@@ -547,10 +558,11 @@ def _source_name(source):
 # allocation
 
 
-def allocate(hosts, nodes, s, problems, version, held=()):
+def allocate(hosts, nodes, s, problems, version, held=(), complete_view=True):
     """Give every node a pod subnet of VERSION: explicit, else recorded, else
-    the lowest free block that no claim and no peer's route (HELD) covers.
-    Claims are checked for overlap first.  Returns the claims, sorted:
+    the lowest free block that no claim covers and no peer routes to another
+    node (HELD: ``[(first, last, owner)]``, see evidence_counts).  Claims are
+    checked for overlap first.  Returns the claims, sorted:
     ``[(network, host, source)]``."""
     v = version
     cidr, prefix = s["cidr"][v], s["prefix"][v]
@@ -605,7 +617,8 @@ def allocate(hosts, nodes, s, problems, version, held=()):
     step = 1 << (cidr.max_prefixlen - prefix)
     start, end = int(cidr.network_address), int(cidr.broadcast_address)
     taken = sorted([(int(n.network_address), int(n.broadcast_address)) for n, _, _ in claims]
-                   + [(h_start, h_end) for h_start, h_end in held])
+                   + [(first, last) for first, last, owner in held
+                      if evidence_counts(owner, nodes, v, complete_view)])
     cls = ipaddress.IPv4Network if v == 4 else ipaddress.IPv6Network
     candidate, t = start, 0
     for name in wanting:
@@ -806,9 +819,8 @@ def plan(hosts, settings):
     held = route_evidence(hosts, s)
     claims = {}
     for v in FAMILIES:
-        busy = [(start, end) for ver, start, end, _n, via, _t in held
-                if ver == v and not _stale(owner_by_ip.get(via), complete_view)]
-        claims[v] = allocate(hosts, nodes, s, problems, v, busy)
+        routed = [(first, last, owner_by_ip.get(via)) for ver, first, last, _n, via, _t in held if ver == v]
+        claims[v] = allocate(hosts, nodes, s, problems, v, routed, complete_view)
     check_evidence(hosts, held, claims, nodes, owner_by_ip, complete_view, s, problems)
     check_cluster(hosts, nodes, s, problems)
     check_takeover(hosts, nodes, s, problems)

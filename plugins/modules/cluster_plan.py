@@ -32,10 +32,13 @@ description:
     replace it.
   - A record is evidence about its own host only. A subnet that readable
     peers route with the collection's protocol (O(route_protocol)) to a node
-    is never given to another host in that run (the message names both
-    hosts and the subnet); a route via an address of no known host counts
-    too while some host could not be read. When every host was read, such a
-    route is a stale one of a removed or re-addressed node.
+    that could not be read, or that has no subnet of its own on record, is
+    never given to another host in that run (the message names both hosts
+    and the subnet), and allocation skips it; a route via an address of no
+    known host counts too while some host could not be read. A node that was
+    read and claims a subnet of its own speaks for itself. When every host
+    was read, a route via an address of no host is a stale one of a removed
+    or re-addressed node.
   - Linear in the number of routes the hosts report, O(N log N) in hosts.
   - On success returns the plan (cluster settings, every node, the route
     list) as RV(plan). It sets no fact; the P(podnet.hostgw.preflight#role)

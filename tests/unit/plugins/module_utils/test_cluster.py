@@ -573,24 +573,41 @@ def test_in_a_complete_plan_a_route_via_an_unknown_address_is_stale():
     assert plan_ok(hosts, REC)["nodes"]["host3"]["pod_subnet"] == "192.168.2.0/24"
 
 
-def test_a_subnet_still_routed_to_a_moving_host_goes_to_nobody_else_this_run():
-    # host1 moves to 192.168.9.0/24; host2 wants host1's old subnet at once.
+def test_a_subnet_routed_to_a_host_that_lost_its_record_goes_to_nobody_else():
+    # host1 was read but has neither record nor explicit subnet; host2 wants host1's subnet.
     hosts = seed_hosts() + [host("host3", "10.168.0.3/24", pod_subnet="192.168.2.0/24")]
-    hosts[0]["pod_subnet"] = "192.168.9.0/24"
+    hosts[0]["pod_subnet"] = None
     hosts[1]["pod_subnet"] = "192.168.0.0/24"
     with_routes(hosts[2], group("192.168.0.0/24 10.168.0.1", "192.168.1.0/24 10.168.0.2"))
     assert plan_fails(hosts, REC) == [
-        "host2: pod subnet '192.168.0.0/24' (hostgw_pod_subnet) is still routed by host3 to host1 "
-        "(192.168.0.0/24 via 10.168.0.1 proto hostgw), which moves to 192.168.9.0/24 this run: a host never "
-        "takes a subnet its peers route to another node in the same run; give it to host2 in a later run"]
+        "host2: pod subnet '192.168.0.0/24' (hostgw_pod_subnet) is routed by host3 to host1 "
+        "(192.168.0.0/24 via 10.168.0.1 proto hostgw), which has no subnet of its own on record (it would be given "
+        "192.168.1.0/24): a host never takes a subnet its peers route to another node; set hostgw_pod_subnet for "
+        "host1 to the subnet it holds, or give host2 another one"]
+
+
+def test_a_host_that_claims_a_subnet_of_its_own_speaks_for_itself():
+    """A route altered by hand (or a node moved on purpose): the run mends it."""
+    hosts = seed_hosts() + [host("host3", "10.168.0.3/24", recorded={"pod_subnet": "192.168.2.0/24"})]
+    with_routes(hosts[1], group("192.168.0.0/24 10.168.0.3", "192.168.2.0/24 10.168.0.3"))
+    plan_ok(hosts, REC)
+    # host1 moves to 192.168.9.0/24 and host2 takes 192.168.0.0/24 in the same run.
+    hosts = seed_hosts() + [host("host3", "10.168.0.3/24", pod_subnet="192.168.2.0/24")]
+    hosts[0]["pod_subnet"], hosts[1]["pod_subnet"] = "192.168.9.0/24", "192.168.0.0/24"
+    with_routes(hosts[2], group("192.168.0.0/24 10.168.0.1", "192.168.1.0/24 10.168.0.2"))
+    plan_ok(hosts, REC)
 
 
 def test_allocation_skips_subnets_still_routed_to_another_node():
     hosts = seed_hosts() + [host("host3", "10.168.0.3/24")]
-    hosts[0]["pod_subnet"] = "192.168.9.0/24"  # host1 leaves 192.168.0.0/24
+    hosts[0]["pod_subnet"] = None  # host1 lost its record; host2 still routes 192.168.0.0/24 to it
     with_routes(hosts[1], group("192.168.0.0/24 10.168.0.1"))
     p = plan_ok(hosts, REC)
-    assert p["nodes"]["host3"]["pod_subnet"] == "192.168.2.0/24"
+    assert (p["nodes"]["host1"]["pod_subnet"], p["nodes"]["host3"]["pod_subnet"]) == \
+        ("192.168.2.0/24", "192.168.3.0/24")
+    # Once host1 claims a subnet again, the route is not held against anyone.
+    hosts[0]["pod_subnet"] = "192.168.9.0/24"
+    assert plan_ok(hosts, REC)["nodes"]["host3"]["pod_subnet"] == "192.168.0.0/24"
 
 
 def test_a_host_keeps_the_subnet_its_peers_route_to_it():
