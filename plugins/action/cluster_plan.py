@@ -7,6 +7,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.podnet.hostgw.plugins.module_utils import cluster
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import report
 
 HOST_KEYS = {
     "pod_subnet": "hostgw_pod_subnet",
@@ -16,7 +17,8 @@ HOST_KEYS = {
     "interface": "hostgw_interface",
     "ansible_host": "ansible_host",
 }
-SETTINGS = ("cluster_cidr", "cluster_cidr_v6", "subnet_prefix", "subnet_prefix_v6", "bridge", "bridge_mtu")
+INFO_KEYS = ("interfaces", "connected", "default", "recorded", "record_problem", "cluster_routes", "files")
+REPORT = "podnet.hostgw preflight, no host was changed"
 
 
 def _info(result):
@@ -24,13 +26,13 @@ def _info(result):
     if not isinstance(result, dict) or result.get("failed") or result.get("unreachable") \
             or result.get("skipped") or "interfaces" not in result:
         return None
-    return {k: result.get(k) for k in ("interfaces", "connected", "default", "recorded")}
+    return {k: result.get(k) for k in INFO_KEYS}
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("hosts", "info_var") + SETTINGS)
+    _VALID_ARGS = frozenset(("hosts", "info_var") + cluster.SETTINGS)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -48,13 +50,13 @@ class ActionModule(ActionBase):
             for key, var in HOST_KEYS.items():
                 host[key] = hv.get(var)
             hosts.append(host)
-        settings = {k: args.get(k) for k in SETTINGS}
+        settings = {k: args[k] for k in cluster.SETTINGS if k in args}
 
         the_plan, problems = cluster.plan(hosts, settings)
         if problems:
             result["failed"] = True
-            result["msg"] = ("podnet.hostgw preflight: %d problem(s), no host was changed:\n  - %s"
-                             % (len(problems), "\n  - ".join(problems)))
+            result["msg"] = report(REPORT, problems)
+            result["errors"] = list(problems)
             return result
         result["changed"] = False
         result["plan"] = the_plan

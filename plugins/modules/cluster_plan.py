@@ -20,9 +20,26 @@ description:
     assignment is deterministic and C(--check) shows it).
   - Fails with one message listing every problem, naming the hosts and
     quoting the values, when anything would make the pod network wrong -
-    subnets outside the cluster CIDR or overlapping each other or an
-    underlay network, duplicate or foreign node IPs, peers not reachable
-    on one L2 segment, MTU out of range, an exhausted cluster CIDR.
+    subnets outside the cluster CIDR, too small for pods or overlapping each
+    other or an underlay network, duplicate or foreign node IPs, peers not
+    reachable on one L2 segment, MTU out of range, an exhausted cluster CIDR,
+    a name, path, choice or boolean setting the modules would refuse, an
+    unreadable record, a O(sysctl_file) that is not the collection's, a route
+    of another owner holding the place of a planned peer route (unless
+    O(route_takeover)).
+  - A recorded subnet passes the same checks as an explicit one, and must
+    have the prefix O(subnet_prefix); the message says how to keep or
+    replace it.
+  - A record is evidence about its own host only. A subnet that readable
+    peers route with the collection's protocol (O(route_protocol)) to a node
+    that could not be read, or that has no subnet of its own on record, is
+    never given to another host in that run (the message names both hosts
+    and the subnet), and allocation skips it; a route via an address of no
+    known host counts too while some host could not be read. A node that was
+    read and claims a subnet of its own speaks for itself. When every host
+    was read, a route via an address of no host is a stale one of a removed
+    or re-addressed node.
+  - Linear in the number of routes the hosts report, O(N log N) in hosts.
   - On success returns the plan (cluster settings, every node, the route
     list) as RV(plan). It sets no fact; the P(podnet.hostgw.preflight#role)
     role publishes it as the variable C(hostgw_plan).
@@ -69,6 +86,68 @@ options:
     description: Bridge MTU; V(0) means the underlay interface's.
     type: int
     default: 0
+  route_protocol:
+    description: The route protocol tag of the collection's routes (C(hostgw_route_protocol)).
+    type: str
+    default: hostgw
+  route_takeover:
+    description: Routes of another owner may be replaced (C(hostgw_route_takeover)); no takeover conflict is reported.
+    type: raw
+    default: false
+  record_path:
+    description: Where each host's record lives (C(hostgw_record_path)); messages quote it.
+    type: str
+  sysctl_file:
+    description: The kernel parameter file the collection owns whole (C(hostgw_sysctl_file)).
+    type: str
+  netfilter_name:
+    description: The netfilter table name (C(hostgw_netfilter_name)).
+    type: str
+  netfilter_backend:
+    description: C(hostgw_netfilter_backend), one of V(auto), V(nftables), V(iptables).
+    type: str
+  cni_conf_dir:
+    description: C(hostgw_cni_conf_dir), an absolute path.
+    type: str
+  cni_conf_file:
+    description: C(hostgw_cni_conf_file), a file name ending in C(.conflist).
+    type: str
+  cni_network_name:
+    description: C(hostgw_cni_network_name).
+    type: str
+  cni_version:
+    description: C(hostgw_cni_version).
+    type: str
+  flannel_subnet_env_path:
+    description: C(hostgw_flannel_subnet_env_path), an absolute path.
+    type: str
+  masquerade:
+    description: C(hostgw_masquerade), checked to be a boolean as Ansible reads one.
+    type: raw
+  route_purge:
+    description: C(hostgw_route_purge), checked to be a boolean.
+    type: raw
+  route_nexthop_objects:
+    description: C(hostgw_route_nexthop_objects), checked to be a boolean.
+    type: raw
+  local_fact:
+    description: C(hostgw_local_fact), checked to be a boolean.
+    type: raw
+  cni_default_route:
+    description: C(hostgw_cni_default_route), checked to be a boolean.
+    type: raw
+  cni_hairpin:
+    description: C(hostgw_cni_hairpin), checked to be a boolean.
+    type: raw
+  cni_portmap:
+    description: C(hostgw_cni_portmap), checked to be a boolean.
+    type: raw
+  flannel_subnet_env:
+    description: C(hostgw_flannel_subnet_env), checked to be a boolean.
+    type: raw
+notes:
+  - Every setting is optional here and only checked when given; the
+    P(podnet.hostgw.preflight#role) role passes them all.
 """
 
 EXAMPLES = r"""

@@ -14,12 +14,16 @@ version_added: 0.1.0
 description:
   - Reads, without changing anything, the host's interfaces and addresses,
     its directly connected networks (routes of the main table without a
-    gateway), its default routes, and the pod subnet assignment the
-    collection recorded on it earlier.
+    gateway), its default routes, the routes of the main table inside the
+    cluster CIDRs (the collection's own and anyone else's), the pod subnet
+    assignment the collection recorded on it earlier, and whether the files
+    the collection is to own exist and are its own.
   - The P(podnet.hostgw.preflight#role) role feeds this to the
-    C(podnet.hostgw.cluster_plan) action, which allocates subnets and
+    M(podnet.hostgw.cluster_plan) action, which allocates subnets and
     validates the whole cluster before any host is changed.
-  - Three C(ip -json) calls; no dependency on Ansible's fact gathering.
+  - Four C(ip -json) calls; no dependency on Ansible's fact gathering.
+  - Files are only read when they are regular files (a FIFO never blocks the
+    read) and at most 4 KiB of each is read.
 author: podnet.hostgw developers
 attributes:
   check_mode:
@@ -33,14 +37,34 @@ attributes:
     description: Needs iproute2.
 options:
   record_path:
-    description: Where the collection records the host's pod subnet assignment.
-    type: path
+    description:
+      - Where the collection records the host's pod subnet assignment, an absolute path.
+      - Read only when it is a regular file of at most 4 KiB holding a JSON object;
+        otherwise RV(record_problem) says why.
+    type: str
     default: /etc/podnet/hostgw.json
+  cluster_cidrs:
+    description:
+      - The cluster CIDRs (IPv4, IPv6 or both). RV(cluster_routes) holds the routes of the
+        main table whose destination lies inside one of them. Invalid entries are ignored
+        (the plan reports them).
+    type: list
+    elements: str
+    default: []
+  files:
+    description:
+      - Absolute paths of files the collection is to own whole. RV(files) tells for each
+        whether it exists, is a regular file and carries the collection's marker line.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
 - name: Read the host
   podnet.hostgw.node_info:
+    cluster_cidrs: [192.168.0.0/16]
+    files: [/etc/sysctl.d/60-podnet-hostgw.conf]
   register: info
 
 - name: Show the underlay networks
@@ -65,19 +89,50 @@ default:
   returned: always
   type: dict
   sample: {"4": {"dev": "eth0", "gateway": "10.168.0.254", "src": ""}}
+cluster_routes:
+  description:
+    - The routes of the main table whose destination lies inside one of O(cluster_cidrs),
+      both families, grouped by C(proto) (a name, or the number where C(rt_protos) names
+      none; C(boot) when C(ip) prints none), C(dev), C(metric) and C(type) (C(unicast),
+      C(blackhole), ...; C(multipath) for a route with several next hops, whose C(dev) is
+      empty).
+    - Each group's C(to) lists its routes as C(DEST VIA), or C(DEST) for a route without
+      a gateway. A host holds a route per peer, so this form keeps the whole cluster's
+      results small.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"proto": "hostgw", "dev": "eth0", "metric": 0, "type": "unicast",
+            "to": ["192.168.1.0/24 10.168.0.2", "192.168.2.0/24 10.168.0.3"]}]
 recorded:
-  description: The recorded assignment from O(record_path), or an empty dict.
+  description: The recorded assignment from O(record_path), or an empty dict (none, or unreadable).
   returned: always
   type: dict
   sample: {"pod_subnet": "192.168.1.0/24"}
+record_problem:
+  description:
+    - Why the record could not be used, as the end of a sentence (C(is a FIFO, not a
+      regular file), C(is larger than 4096 bytes), C(does not hold a JSON object)), or
+      an empty string.
+  returned: always
+  type: str
+  sample: is a FIFO, not a regular file
+files:
+  description: For each of O(files), whether it C(exists), is a C(regular) file, and is C(ours) (carries the marker).
+  returned: always
+  type: dict
+  sample: {"/etc/sysctl.d/60-podnet-hostgw.conf": {"exists": true, "regular": true, "ours": true}}
 """
 
+import ipaddress
 import json
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommand, IpCommandError
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
+
+HOST_LEN = {"4": "/32", "6": "/128"}
 
 
 def parse_addresses(links, addrs):
@@ -113,47 +168,120 @@ def parse_routes(routes4, routes6):
             elif "gateway" not in r and "nexthops" not in r and r.get("dev"):
                 dst = r["dst"]
                 if "/" not in dst:
-                    dst += "/32" if version == "4" else "/128"
+                    dst += HOST_LEN[version]
                 connected.append({"dest": dst, "dev": r["dev"]})
     for d in default.values():
         d.pop("metric")
     return connected, default
 
 
-def read_record(module, path):
-    if not os.path.exists(path):
-        return {}
+def _cidr_ranges(cidrs):
+    """[(version, first, last)] as integers for the valid ones of CIDRS."""
+    out = []
+    for text in cidrs:
+        try:
+            net = ipaddress.ip_network(str(text), strict=True)
+        except ValueError:
+            continue
+        out.append((str(net.version), int(net.network_address), int(net.broadcast_address)))
+    return out
+
+
+def cluster_routes(routes4, routes6, cidrs):
+    """The routes inside the cluster CIDRs, grouped (see RETURN cluster_routes)."""
+    ranges = _cidr_ranges(cidrs)
+    groups = {}
+    for version, routes in (("4", routes4), ("6", routes6)):
+        inside = [(first, last) for v, first, last in ranges if v == version]
+        if not inside:
+            continue
+        for r in routes:
+            dst = r.get("dst")
+            if not dst or dst == "default":
+                continue
+            if "/" not in dst:
+                dst += HOST_LEN[version]
+            try:
+                net = ipaddress.ip_network(dst)
+            except ValueError:
+                continue
+            first, last = int(net.network_address), int(net.broadcast_address)
+            if not any(lo <= first and last <= hi for lo, hi in inside):
+                continue
+            multipath = "nexthops" in r
+            key = (str(r.get("protocol", "boot")), "" if multipath else r.get("dev", ""),
+                   int(r.get("metric", 0)), "multipath" if multipath else r.get("type", "unicast"))
+            via = None if multipath else r.get("gateway")
+            groups.setdefault(key, []).append("%s %s" % (dst, via) if via else dst)
+    return [{"proto": proto, "dev": dev, "metric": metric, "type": rtype, "to": to}
+            for (proto, dev, metric, rtype), to in sorted(groups.items())]
+
+
+def read_record(path):
+    """``(record, problem)``: the recorded assignment, or why it cannot be used."""
+    bad = names.abs_path_problem(path)
+    if bad:
+        return {}, ""  # the plan reports the setting itself
+    data, bad = files.read_small(path)
+    if bad:
+        return {}, bad
+    if data is None:
+        return {}, ""
     try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (IOError, OSError, ValueError) as exc:
-        module.fail_json(msg="cannot read the recorded assignment %s: %s" % (path, exc))
-    if not isinstance(data, dict):
-        module.fail_json(msg="%s does not hold a JSON object" % path)
-    return data
+        record = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return {}, "is not valid JSON (%s)" % exc
+    if not isinstance(record, dict):
+        return {}, "does not hold a JSON object"
+    return record, ""
+
+
+def file_status(paths):
+    return dict((path, files.status(path)) for path in paths if names.abs_path_problem(path) is None)
+
+
+class NodeInfo:
+    """One read of everything the cluster plan needs from this host."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+
+    def read_ip(self):
+        ip = ip_command(self.module)
+        try:
+            return (ip.json(["-details", "link", "show"]), ip.json(["addr", "show"]),
+                    ip.json(["-4", "route", "show", "table", "main"]),
+                    ip.json(["-6", "route", "show", "table", "main"]))
+        except IpCommandError as exc:
+            self.module.fail_json(msg=str(exc))
+
+    def run(self):
+        links, addrs, routes4, routes6 = self.read_ip()
+        connected, default = parse_routes(routes4, routes6)
+        recorded, record_problem = read_record(self.params["record_path"])
+        return dict(
+            changed=False,
+            interfaces=parse_addresses(links, addrs),
+            connected=connected,
+            default=default,
+            cluster_routes=cluster_routes(routes4, routes6, self.params["cluster_cidrs"]),
+            recorded=recorded,
+            record_problem=record_problem,
+            files=file_status(self.params["files"]),
+        )
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(record_path=dict(type="path", default="/etc/podnet/hostgw.json")),
+        argument_spec=dict(
+            record_path=dict(type="str", default="/etc/podnet/hostgw.json"),
+            cluster_cidrs=dict(type="list", elements="str", default=[]),
+            files=dict(type="list", elements="str", default=[]),
+        ),
         supports_check_mode=True,
     )
-    ip = ip_command(module)
-    try:
-        links = ip.json(["-details", "link", "show"])
-        addrs = ip.json(["addr", "show"])
-        routes4 = ip.json(["-4", "route", "show", "table", "main"])
-        routes6 = ip.json(["-6", "route", "show", "table", "main"])
-    except IpCommandError as exc:
-        module.fail_json(msg=str(exc))
-    connected, default = parse_routes(routes4, routes6)
-    module.exit_json(
-        changed=False,
-        interfaces=parse_addresses(links, addrs),
-        connected=connected,
-        default=default,
-        recorded=read_record(module, module.params["record_path"]),
-    )
+    module.exit_json(**NodeInfo(module).run())
 
 
 if __name__ == "__main__":

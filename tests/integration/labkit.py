@@ -131,13 +131,25 @@ class Lab:
                    ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", **extra_env)
         return [os.path.join(BIN, tool), "-i", path] + list(args), env
 
-    def _ansible(self, tool, inv, args, **extra_env):
+    def _ansible(self, tool, inv, args, timeout=None, **extra_env):
+        """Run TOOL in a session of its own; after TIMEOUT seconds that whole
+        session (the run, its workers and the module processes they started
+        in the lab hosts) is killed and the test fails."""
         argv, env = self._argv_env(tool, inv, args, **extra_env)
-        return subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=REPO, start_new_session=True)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise AssertionError("%s did not end within %s s" % (" ".join(argv), timeout))
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
-    def site(self, inv, *extra, playbook="site.yml"):
-        """ansible-playbook PLAYBOOK against inventory INV (a path or a dict)."""
-        return self._ansible("ansible-playbook", inv, [playbook] + list(extra))
+    def site(self, inv, *extra, playbook="site.yml", timeout=None, env=None):
+        """ansible-playbook PLAYBOOK against inventory INV (a path or a dict),
+        with ENV added to the environment."""
+        return self._ansible("ansible-playbook", inv, [playbook] + list(extra), timeout=timeout, **(env or {}))
 
     def start_site(self, inv, *extra, playbook="site.yml"):
         """ansible-playbook PLAYBOOK started in the background (its own
