@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: podnet.hostgw contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The routes a host keeps, as the state file records them (its ``routes``
+section), and back.
+
+The section follows what an ``ip_route`` run leaves in the kernel, so a
+reconcile run re-adds exactly the routes the playbook keeps:
+
+* a present wanted route is recorded (replacing the one at its identity);
+* a recorded route to a wanted destination at a metric no longer wanted is
+  dropped (the run moves the route to the new metric);
+* ``state: absent`` drops the recorded routes it names (by identity, or by
+  destination without a metric);
+* with purge, every recorded route in the tables read that is not wanted is
+  dropped (the run purges it from the kernel);
+* every other recorded route stays (the run does not touch it either).
+
+A new protocol tag starts the record afresh: the routes of the old tag are
+no longer the module's.
+"""
+
+from .. import names
+from . import options
+from .model import table_name
+
+
+def merge(recorded_lines, wanted, reads, purge):
+    """The recorded routes after a run: ``(lines, tables)``, the sorted
+    ``ip route`` lines and the names of the tables they and READS cover.
+
+    RECORDED_LINES: the section's routes (lines) before, or () for none;
+    WANTED: the run's validated Routes (devices resolved); READS: the
+    ``(family, table)`` pairs the run read; PURGE: the run purges."""
+    recorded, problems = options.validate_routes(list(recorded_lines))
+    kept = {} if problems else dict((r.key, r) for r in recorded)
+    present = [w for w in wanted if w.state == "present"]
+    metrics = {}
+    for w in present:
+        metrics.setdefault(w.dest_key, set()).add(w.metric)
+    gone_keys = set(w.key for w in wanted if w.state != "present" and not w.any_metric)
+    gone_dests = set(w.dest_key for w in wanted if w.state != "present" and w.any_metric)
+    present_keys = set(w.key for w in present)
+    scope = frozenset(reads) if purge else frozenset()
+    for key, r in list(kept.items()):
+        if (key in gone_keys or r.dest_key in gone_dests
+                or (r.dest_key in metrics and r.metric not in metrics[r.dest_key])
+                or ((r.family, r.table) in scope and key not in present_keys)):
+            del kept[key]
+    for w in present:
+        kept[w.key] = w
+    tables = set(table_name(t) for _f, t in reads)
+    tables.update(table_name(r.table) for r in kept.values())
+    return sorted(r.line() for r in kept.values()), sorted(tables)
+
+
+def wanted(section):
+    """``(routes, ours, problems)`` of a routes section: the validated
+    Routes, the protocol strings that mean "ours", and problems (each
+    sentence names the section's key)."""
+    problems = list(names.route_protocol_problems(
+        section["protocol"], section["protocol_number"],
+        name_key="routes.protocol", number_key="routes.protocol_number"))
+    routes, route_problems = options.validate_routes(section["routes"])
+    problems.extend("routes.%s" % p for p in route_problems)
+    ours = frozenset((str(section["protocol_number"]), section["protocol"]))
+    return routes, ours, problems
