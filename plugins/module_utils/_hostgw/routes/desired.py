@@ -22,7 +22,7 @@ no longer the module's.
 """
 
 from .. import names
-from . import options
+from . import nexthops, options
 from .model import table_name
 
 
@@ -56,13 +56,15 @@ def merge(recorded_lines, wanted, reads, purge):
 
 
 def wanted(section):
-    """``(routes, ours, problems)`` of a routes section: the validated
-    Routes, the protocol strings that mean "ours", and problems (each
-    sentence names the section's key)."""
+    """``(routes, ours, problems)`` of a routes section (state.SHAPES): the
+    validated Routes, the protocol strings that mean "ours", and problems
+    (each sentence names the section's key)."""
     problems = list(names.route_protocol_problems(
         section["protocol"], section["protocol_number"],
         name_key="routes.protocol", number_key="routes.protocol_number"))
     routes, route_problems = options.validate_routes(section["routes"])
+    if section["nexthop_objects"] and not route_problems:
+        route_problems = nexthops.mode_problems(routes)
     problems.extend("routes.%s" % p for p in route_problems)
     ours = frozenset((str(section["protocol_number"]), section["protocol"]))
     return routes, ours, problems
