@@ -304,7 +304,7 @@ class Document(object):
         if loaded.status == UNREADABLE:
             raise StateFileError("%s %s" % (path, loaded.problems[0]))
         damage = None
-        if loaded.status == EMPTY or loaded.problems:
+        if loaded.status in (EMPTY, OURS) and loaded.problems:
             damage = "; ".join(loaded.problems)
         return cls(path, loaded.sections, damage, empty=loaded.status == EMPTY)
 
