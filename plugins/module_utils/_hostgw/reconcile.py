@@ -52,7 +52,7 @@ import os
 import sys
 from collections import namedtuple
 
-from . import bridge, bridge_host, errors, netfilter as nf, netfilter_host, state
+from . import bridge, bridge_host, errors, names, netfilter as nf, netfilter_host, state
 from .command import SubprocessRunner
 from .iproute import IpCommand, IpCommandError
 from .lock import HostLock, LockTimeout
@@ -124,9 +124,10 @@ class Output(object):
 
 Wanted = namedtuple("Wanted", "bridge routes netfilter")
 Wanted.__doc__ = """The state file's sections as the engine parts take them:
-``bridge`` (name, mtu, interfaces), ``routes`` (Routes, ours, protocol
-number, nexthop mode), ``netfilter`` (Config, backend, iptables variant);
-None for a section the file does not have."""
+``bridge`` (name, mtu, interfaces), ``routes`` (the section, ours, the
+``(family, table)`` pairs to read; its lines are validated only when the
+kernel does not show them all, see routes.desired), ``netfilter`` (Config,
+backend, iptables variant); None for a section the file does not have."""
 
 
 def wanted_state(loaded):
@@ -145,9 +146,13 @@ def wanted_state(loaded):
         want_bridge = (section["name"], section["mtu"], ifaces)
     section = sections.get("routes")
     if section is not None:
-        routes, ours, bad = desired.wanted(section)
+        problems.extend(names.route_protocol_problems(
+            section["protocol"], section["protocol_number"], name_key="routes.protocol",
+            number_key="routes.protocol_number"))
+        reads, bad = desired.reads(section)
         problems.extend(bad)
-        want_routes = (routes, ours, section["protocol_number"], section["nexthop_objects"])
+        ours = frozenset((str(section["protocol_number"]), section["protocol"]))
+        want_routes = (section, ours, reads)
     section = sections.get("netfilter")
     if section is not None:
         config, bad = nf.validate(dict(section, state="present"))
@@ -242,16 +247,39 @@ def route_repairs(plan):
     return out
 
 
-def reconcile_routes(ip, wanted, output):
-    routes, ours, number, nexthop_objects = wanted
-    reads = kernel.tables_to_read(routes)
+RouteJob = namedtuple("RouteJob", "plan reads ours count")
+
+
+def routes_as_wanted(output, count, ours):
+    output.note("routes: %d as wanted (proto %s)" % (count, "/".join(sorted(ours))))
+
+
+def plan_routes(ip, wanted, output):
+    """``(RouteJob or None, problems)``: the repair-only plan of the routes
+    section, read and planned before anything is repaired; None when the
+    routes are as wanted or could not be read (reported).  PROBLEMS are
+    the section's invalid lines (the kernel did not show them all, so they
+    were validated)."""
+    section, ours, reads = wanted
+    nexthop_objects = section["nexthop_objects"]
     try:
         seen = kernel.read_state(ip, reads, ours, nexthop_objects=nexthop_objects)
     except IpCommandError as exc:
         output.failure("routes", "not repaired: %s" % exc)
-        return
-    plan = planner.plan(routes, seen.routes, ours, number, repair_only=True,
+        return None, []
+    if desired.converged(section["routes"], seen.routes, ours):
+        routes_as_wanted(output, len(section["routes"]), ours)
+        return None, []
+    routes, _ours, problems = desired.wanted(section)
+    if problems:
+        return None, problems
+    plan = planner.plan(routes, seen.routes, ours, section["protocol_number"], repair_only=True,
                         nexthop_objects=nexthop_objects, nexthops=seen.nexthops)
+    return RouteJob(plan, reads, ours, len(routes)), []
+
+
+def repair_routes(ip, job, output):
+    plan = job.plan
     for text in plan.conflicts:
         output.failure("routes", "not repaired: %s" % text)
     for want, held in plan.left_alone:
@@ -260,10 +288,9 @@ def reconcile_routes(ip, wanted, output):
                        % (held.line(proto=True), held.proto))
     for text in plan.warnings:
         output.note("routes: %s" % text)
+    if not plan.conflicts and not plan.commands and not plan.left_alone:
+        routes_as_wanted(output, job.count, job.ours)
     if plan.conflicts or not plan.commands:
-        output.note("routes: %d as wanted (proto %s)" % (
-            sum(1 for w in routes if w.state == "present") - len(plan.commands),
-            "/".join(sorted(ours))))
         return
     repairs = route_repairs(plan)
     for repair in repairs:
@@ -271,7 +298,7 @@ def reconcile_routes(ip, wanted, output):
     if output.check:
         return
     try:
-        outcome = batch.apply(ip, plan, reads, ours)
+        outcome = batch.apply(ip, plan, job.reads, job.ours)
     except IpCommandError as exc:
         for repair in repairs:
             output.repair_failed(repair, str(exc))
@@ -375,20 +402,26 @@ def state_error(output, path, problems):
 
 def reconcile(wanted, output):
     """Every part the state file names, each on its own: a failure in one
-    does not stop the others."""
+    does not stop the others.  Returns the state file's problems found on
+    the way (then nothing was repaired)."""
     runner = SubprocessRunner()
-    ip = None
+    ip = route_job = None
     if wanted.bridge is not None or wanted.routes is not None:
         try:
             ip = IpCommand(runner)
         except IpCommandError as exc:
             output.failure("bridge and routes", "not repaired: %s" % exc)
+    if ip is not None and wanted.routes is not None:
+        route_job, problems = plan_routes(ip, wanted.routes, output)
+        if problems:
+            return problems
     if ip is not None and wanted.bridge is not None:
         reconcile_bridge(ip, wanted.bridge, output)
-    if ip is not None and wanted.routes is not None:
-        reconcile_routes(ip, wanted.routes, output)
+    if route_job is not None:
+        repair_routes(ip, route_job, output)
     if wanted.netfilter is not None:
         reconcile_netfilter(runner, wanted.netfilter, output)
+    return []
 
 
 def main(argv=None):
@@ -416,9 +449,10 @@ def main(argv=None):
     try:
         # Read under the lock: a module changes the file and the kernel together.
         wanted, problems = wanted_state(state.read(path))
+        if not problems:
+            problems = reconcile(wanted, output)
         if problems:
             return state_error(output, path, problems)
-        reconcile(wanted, output)
     finally:
         lock.release()
     return EX_FAILED if output.failed else EX_OK

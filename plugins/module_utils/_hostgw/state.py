@@ -44,7 +44,6 @@ types); what the values mean is checked by the engine part that uses them
 import hashlib
 import json
 import os
-import tempfile
 from collections import namedtuple
 
 DEFAULT_PATH = "/etc/podnet/hostgw-state.json"
@@ -248,6 +247,7 @@ def write(path, sections):
             return
         _fsync_dir(directory)
         return
+    import tempfile     # here: the reconcile command only reads the file
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",

@@ -19,11 +19,17 @@ reconcile run re-adds exactly the routes the playbook keeps:
 
 A new protocol tag starts the record afresh: the routes of the old tag are
 no longer the module's.
+
+The reconcile command reads the section's tables (``reads``) and first asks
+``converged``: when every recorded line is, verbatim, the line of a route of
+ours that comes first at its identity, the repair-only plan is empty and
+the lines need not even be validated (a line the kernel shows is a valid
+route).  Only otherwise are they validated (``wanted``) and planned.
 """
 
 from .. import names
 from . import nexthops, options
-from .model import table_name
+from .model import FAMILIES, table_name
 
 
 def merge(recorded_lines, wanted, reads, purge):
@@ -68,3 +74,25 @@ def wanted(section):
     problems.extend("routes.%s" % p for p in route_problems)
     ours = frozenset((str(section["protocol_number"]), section["protocol"]))
     return routes, ours, problems
+
+
+def reads(section):
+    """``((family, table) pairs, problems)``: both families of each table the
+    section names."""
+    tables, problems = options.validate_tables(section["tables"])
+    return (sorted((f, t) for t in tables for f in FAMILIES),
+            ["routes.%s" % p for p in problems])
+
+
+def converged(lines, kernel, ours):
+    """True when each of LINES is the line of a route of OURS that comes
+    first at its identity in KERNEL (``{(family, table): [Route]}``, as
+    read): then a repair-only plan of those routes has nothing to do.
+    False says nothing: plan to know."""
+    first = {}
+    for routes in kernel.values():
+        for r in routes:
+            if r.key not in first:
+                first[r.key] = r
+    held = set(r.line() for r in first.values() if r.proto in ours)
+    return held.issuperset(lines)

@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import reconcile, state
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.command import Runner
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.lock import LOCK_PATH_ENV, HostLock
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes import desired
 from tests.conftest import REPO
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -33,6 +34,7 @@ SECTIONS = {
 
 ADDR_SHOW = ("ip", "-json", "-details", "addr", "show", "dev", "cni0")
 ROUTE_SHOW = ("ip", "-json", "-4", "route", "show", "table", "main")
+ROUTE_SHOW6 = ("ip", "-json", "-6", "route", "show", "table", "main")
 NFT_TABLE = ("nft", "-j", "list", "table", "inet", NAME)
 IPT_FILTER = ("iptables", "-w", "10", "-t", "filter", "-S")
 NO_CNI0 = (1, "", 'Device "cni0" does not exist.\n')
@@ -56,7 +58,7 @@ def bridge_dual():
 
 
 def converged():
-    return {ADDR_SHOW: bridge_dual(), ROUTE_SHOW: recorded("ip_route_v4_main"),
+    return {ADDR_SHOW: bridge_dual(), ROUTE_SHOW: recorded("ip_route_v4_main"), ROUTE_SHOW6: (0, "[]", ""),
             NFT_TABLE: recorded("nft_own_v4"), IPT_FILTER: recorded("iptables_empty_filter"),
             ("nft", "-j", "list", "tables"): recorded("nft_tables")}
 
@@ -181,7 +183,7 @@ def test_converged_host_reads_each_source_once_and_writes_nothing(host, capsys):
     assert host.run(fake) == 0
     assert outputs(capsys) == ("", "")
     assert fake.writes == []
-    assert sorted(fake.calls) == sorted([ADDR_SHOW, ROUTE_SHOW, NFT_TABLE, IPT_FILTER])
+    assert sorted(fake.calls) == sorted([ADDR_SHOW, ROUTE_SHOW, ROUTE_SHOW6, NFT_TABLE, IPT_FILTER])
 
 
 def test_converged_verbose_says_what_was_checked(host, capsys):
@@ -381,3 +383,34 @@ def test_bad_usage_exits_64(host, capsys, args):
     assert host.run(fake, *args) == 64
     assert fake.calls == []
     assert "(see --help)" in outputs(capsys)[1]
+
+
+def test_routes_the_kernel_shows_verbatim_are_not_even_validated(host, capsys, monkeypatch):
+    """The no-op path at thousands of routes: a line the kernel shows as a
+    route of ours, first at its identity, needs no parsing."""
+    lines = ["192.168.%d.0/24 via 10.168.0.%d dev eth0 table main metric 0" % (i, i + 1)
+             for i in range(1, 4)]
+    state.write(host.path, dict(SECTIONS, routes=state.routes_section("hostgw", 252, False, ["main"],
+                                                                       lines)))
+    kernel = [{"dst": "192.168.%d.0/24" % i, "gateway": "10.168.0.%d" % (i + 1), "dev": "eth0",
+               "protocol": "hostgw", "flags": []} for i in range(1, 4)]
+
+    def no_validation(*args, **kwargs):
+        raise AssertionError("validate_routes ran on a converged host")
+
+    monkeypatch.setattr(desired.options, "validate_routes", no_validation)
+    fake = FakeHost(merged(converged(), {ROUTE_SHOW: (0, json.dumps(kernel), "")}))
+    assert host.run(fake, "--verbose") == 0
+    assert "routes: 3 as wanted (proto 252/hostgw)" in outputs(capsys)[0]
+
+
+def test_an_invalid_route_line_exits_2_before_any_repair(host, capsys):
+    section = state.routes_section("hostgw", 252, False, ["main"], [
+        "192.168.1.5/24 via 10.168.0.2 dev eth0 table main metric 0"])
+    state.write(host.path, dict(SECTIONS, routes=section))
+    fake = FakeHost(broken())                       # the bridge and the table need repairs
+    assert host.run(fake) == 2
+    out, err = outputs(capsys)
+    assert out == "" and fake.writes == []
+    assert ("  - routes.routes[0]: dest '192.168.1.5/24' has host bits set; did you mean "
+            "192.168.1.0/24?") in err

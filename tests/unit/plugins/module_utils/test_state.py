@@ -273,3 +273,32 @@ def test_routes_section_problems_name_the_key():
     section["routes"] = section["routes"][1:]
     _r, _o, problems = desired.wanted(section)
     assert "routes.routes[0]: dest '192.168.9.0/24' has via but no dev" in problems[-1]
+
+
+def kernel_of(*entries):
+    """``{(family, table): [Route]}`` of main from ``ip -json route`` entries."""
+    from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes import kernel
+    return {("ipv4", 254): kernel.parse_kernel_routes(list(entries), "ipv4", 254)}
+
+
+OURS = frozenset(("252", "hostgw"))
+K1 = {"dst": "192.168.1.0/24", "gateway": "10.168.0.2", "dev": "eth0", "protocol": "hostgw", "flags": []}
+K2 = {"dst": "192.168.2.0/24", "gateway": "10.168.0.3", "dev": "eth0", "protocol": "252", "flags": []}
+
+
+def test_converged_when_every_line_is_ours_and_first_at_its_identity():
+    assert desired.converged([R1, R2], kernel_of(K1, K2), OURS)
+    assert desired.converged([], kernel_of(), OURS)
+    assert not desired.converged([R1, R2], kernel_of(K1), OURS)                   # missing
+    assert not desired.converged([R1], kernel_of(dict(K1, gateway="10.168.0.9")), OURS)
+    assert not desired.converged([R1], kernel_of(dict(K1, protocol="static")), OURS)
+    # a route of another owner first at the identity: the planner decides
+    assert not desired.converged([R1], kernel_of(dict(K1, protocol="bird"), K1), OURS)
+    assert not desired.converged([R1], kernel_of(dict(K1, nhid=264241152)), OURS)
+
+
+def test_reads_are_both_families_of_the_sections_tables():
+    section = state.routes_section("hostgw", 252, False, ["main", "100"], [R1])
+    assert desired.reads(section) == ([("ipv4", 100), ("ipv4", 254), ("ipv6", 100), ("ipv6", 254)], [])
+    section["tables"] = ["nope"]
+    assert desired.reads(section)[1][0].startswith("routes.tables[0]: table 'nope' must be a number")
