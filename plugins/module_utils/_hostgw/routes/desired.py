@@ -39,9 +39,13 @@ def merge(recorded_lines, wanted, reads, purge):
     RECORDED_LINES: the section's routes (lines) before, or () for none;
     WANTED: the run's validated Routes (devices resolved); READS: the
     ``(family, table)`` pairs the run read; PURGE: the run purges."""
-    recorded, problems = options.validate_routes(list(recorded_lines))
-    kept = {} if problems else dict((r.key, r) for r in recorded)
     present = [w for w in wanted if w.state == "present"]
+    wanted_lines = dict((w.key, w.line()) for w in present)
+    # Recorded lines that are wanted lines change nothing: parse the others
+    # only (none, run after run at thousands of routes).
+    others = set(recorded_lines).difference(wanted_lines.values())
+    recorded, problems = options.validate_routes(sorted(others))
+    kept = {} if problems else dict((r.key, r.line()) for r in recorded)
     metrics = {}
     for w in present:
         metrics.setdefault(w.dest_key, set()).add(w.metric)
@@ -49,16 +53,16 @@ def merge(recorded_lines, wanted, reads, purge):
     gone_dests = set(w.dest_key for w in wanted if w.state != "present" and w.any_metric)
     present_keys = set(w.key for w in present)
     scope = frozenset(reads) if purge else frozenset()
-    for key, r in list(kept.items()):
-        if (key in gone_keys or r.dest_key in gone_dests
+    for r in recorded:
+        if (r.key in gone_keys or r.dest_key in gone_dests
                 or (r.dest_key in metrics and r.metric not in metrics[r.dest_key])
-                or ((r.family, r.table) in scope and key not in present_keys)):
-            del kept[key]
-    for w in present:
-        kept[w.key] = w
+                or ((r.family, r.table) in scope and r.key not in present_keys)):
+            kept.pop(r.key, None)
     tables = set(table_name(t) for _f, t in reads)
-    tables.update(table_name(r.table) for r in kept.values())
-    return sorted(r.line() for r in kept.values()), sorted(tables)
+    tables.update(table_name(r.table) for r in recorded if r.key in kept)
+    tables.update(table_name(w.table) for w in present)
+    kept.update(wanted_lines)
+    return sorted(kept.values()), sorted(tables)
 
 
 def wanted(section):
