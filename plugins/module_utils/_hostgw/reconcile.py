@@ -10,9 +10,9 @@ playbook's modules write (state.py).
 Under the host-wide lock (the modules take it too, so a playbook run and
 this command never interleave) it reads the state file, reads the kernel
 once - the bridge with one ``ip -json -details addr show dev NAME``, each
-route table and family once, the nft table once (iptables only where the
-backend choice or the repair needs it) - and re-creates only what is
-missing or wrong:
+table of the routes section once per family, the nft table once (iptables
+only where the backend choice or the repair needs it) - and re-creates
+only what is missing or wrong:
 
 * the bridge: created, set up, its MTU set, missing addresses added;
 * the routes: missing ones added, altered ones of ours repaired;
@@ -21,16 +21,19 @@ missing or wrong:
 It adds and repairs, and never removes a route, rule, link or address:
 extra ones stay, removal is the playbook's (purge, reset).  A converged
 host costs reads only - not one netlink write, no blanket ``replace`` that
-would wake other routing daemons.
+would wake other routing daemons - and when the kernel shows every
+recorded route verbatim, not even their validation (routes.desired).
 
-Output: one line per repair on standard output, nothing when converged
-(``--verbose`` says what was checked)::
+Output, one line per repair, nothing when converged (``--verbose`` says
+what was checked and what is left in place)::
 
-    SUBJECT: DONE               route 192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0: added
-                                bridge cni0: address 192.168.0.1/24 added
-                                nftables table inet podnet_hostgw: re-created
-    SUBJECT: would ACTION       (--check) bridge cni0: would add address 192.168.0.1/24
-    SUBJECT: ACTION failed: WHY (standard error)
+    SUBJECT: DONE                  route 192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0: added
+                                   bridge cni0: address 192.168.0.1/24 added
+                                   nftables table inet podnet_hostgw: re-created
+    SUBJECT: would ACTION          (--check) bridge cni0: would add address 192.168.0.1/24
+    SUBJECT: ACTION failed: WHY    (standard error)
+    SUBJECT: not repaired: WHY     (standard error) a route another owner holds
+                                   differently, a part that could not be read
 
 Exit status: 0 converged or repaired; 1 a repair failed or was left to
 the playbook (each one named on standard error); 2 the state file is
@@ -202,7 +205,8 @@ def reconcile_bridge(ipc, wanted, output):
         output.failure(subject, "not repaired: %s" % conflict)
     repairs = bridge_repairs(name, change)
     if not change["commands"]:
-        output.note("%s: as wanted" % subject)
+        if not change["conflicts"]:
+            output.note("%s: as wanted" % subject)
         return
     for repair in repairs:
         output.planned(repair)
@@ -218,12 +222,13 @@ def reconcile_bridge(ipc, wanted, output):
         for repair in repairs:
             output.done(repair)
         return
+    failed = [r for r in repairs if outcome.bridge is None or not r.holds(outcome.bridge)]
     for repair in repairs:
-        if outcome.bridge is not None and repair.holds(outcome.bridge):
-            output.done(repair)
-        else:
+        if repair in failed:
             output.repair_failed(repair, outcome.error)
-    if outcome.bridge is not None and all(r.holds(outcome.bridge) for r in repairs):
+        else:
+            output.done(repair)
+    if not failed:          # each repair shows, yet the bridge is not as planned
         output.failure(subject, outcome.error)
 
 

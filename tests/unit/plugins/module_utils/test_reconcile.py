@@ -414,3 +414,42 @@ def test_an_invalid_route_line_exits_2_before_any_repair(host, capsys):
     assert out == "" and fake.writes == []
     assert ("  - routes.routes[0]: dest '192.168.1.5/24' has host bits set; did you mean "
             "192.168.1.0/24?") in err
+
+
+def test_runs_as_a_plain_standard_library_package(tmp_path):
+    """As installed on a host: the engine copied as a package of its own,
+    Python in isolated mode, nothing of Ansible importable or imported."""
+    import shutil
+    import subprocess
+    import sys
+    engine = os.path.join(REPO, "plugins", "module_utils", "_hostgw")
+    shutil.copytree(engine, str(tmp_path / "podnet_hostgw"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from podnet_hostgw.reconcile import main; "
+              "rc = main(['--state-file', sys.argv[2]]); "
+              "print(sorted(m for m in sys.modules if 'ansible' in m)); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-I", "-c", script, str(tmp_path),
+                           str(tmp_path / "none.json")], capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout) == (2, "[]\n"), proc.stderr
+    assert "state file %s unusable" % (tmp_path / "none.json") in proc.stderr
+
+
+def test_a_bridge_line_the_kernel_refuses_is_named_the_rest_reported_done(host, capsys):
+    link = json.loads(bridge_dual()[1])
+    link[0]["addr_info"] = [a for a in link[0]["addr_info"] if a["family"] == "inet"]
+    after = fixed()
+    after["bridge"] = {ADDR_SHOW: (0, json.dumps(link), "")}
+
+    def no_ipv6(args, data):
+        if data.startswith("link add"):
+            return 1, "", "Error: ipv6: IPv6 is disabled on this device.\nCommand failed -:4\n"
+        return 0, "", ""
+
+    fake = FakeHost(broken(), after=after, write=no_ipv6)
+    assert host.run(fake) == 1
+    out, err = outputs(capsys)
+    assert out.splitlines()[:2] == ["bridge cni0: created", "bridge cni0: address 192.168.1.1/24 added"]
+    assert err == ("bridge cni0: add address fd00:1::1/64 failed: ip -batch failed: 'addr add "
+                   "fd00:1::1/64 dev cni0' failed: ipv6: IPv6 is disabled on this device. (IPv6 is "
+                   "disabled on this link: check the sysctls net.ipv6.conf.cni0.disable_ipv6 and "
+                   "net.ipv6.conf.default.disable_ipv6)\n")
