@@ -71,6 +71,14 @@ def written_files(top):
     return found
 
 
+def in_repo(playbook):
+    """A checkout playbook (site.yml, playbooks/x.yml) by its absolute path:
+    runs start in the lab's temporary directory, so what a playbook writes
+    relative to the working directory (render/) stays out of the checkout."""
+    path = os.path.join(REPO, playbook)
+    return path if os.path.exists(path) else playbook
+
+
 class Lab:
     def __init__(self, lab, tmp, inventory=None):
         self.lab, self.tmp = lab, tmp
@@ -127,8 +135,9 @@ class Lab:
 
     def _argv_env(self, tool, inv, args, **extra_env):
         path = inv if isinstance(inv, str) else self.write(inv)
+        # PWD too: render.yml's default directory is $PWD/render.
         env = dict(os.environ, LC_ALL="C.UTF-8", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-                   ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", **extra_env)
+                   ANSIBLE_FORCE_COLOR="0", NO_COLOR="1", PWD=self.tmp, **extra_env)
         return [os.path.join(BIN, tool), "-i", path] + list(args), env
 
     def _ansible(self, tool, inv, args, timeout=None, **extra_env):
@@ -137,7 +146,7 @@ class Lab:
         in the lab hosts) is killed and the test fails."""
         argv, env = self._argv_env(tool, inv, args, **extra_env)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                                cwd=REPO, start_new_session=True)
+                                cwd=self.tmp, start_new_session=True)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -149,14 +158,15 @@ class Lab:
     def site(self, inv, *extra, playbook="site.yml", timeout=None, env=None):
         """ansible-playbook PLAYBOOK against inventory INV (a path or a dict),
         with ENV added to the environment."""
-        return self._ansible("ansible-playbook", inv, [playbook] + list(extra), timeout=timeout, **(env or {}))
+        return self._ansible("ansible-playbook", inv, [in_repo(playbook)] + list(extra), timeout=timeout,
+                             **(env or {}))
 
     def start_site(self, inv, *extra, playbook="site.yml"):
         """ansible-playbook PLAYBOOK started in the background (its own
         session); finish it with finish_sites()."""
-        argv, env = self._argv_env("ansible-playbook", inv, [playbook] + list(extra))
+        argv, env = self._argv_env("ansible-playbook", inv, [in_repo(playbook)] + list(extra))
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env, cwd=REPO, start_new_session=True)
+                                env=env, cwd=self.tmp, start_new_session=True)
         proc.argv = argv
         return proc
 

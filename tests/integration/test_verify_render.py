@@ -157,7 +157,7 @@ def test_render_refuses_a_relative_render_dir(lab):
     proc = lab.site(lab.good_path, "-e", "hostgw_render_dir=render", playbook=RENDER)
     assert proc.returncode != 0
     assert "hostgw_render_dir 'render' is not an absolute path" in proc.stdout, proc.stdout[-3000:]
-    assert not os.path.exists(os.path.join(REPO, "render"))
+    assert not os.path.exists(os.path.join(lab.tmp, "render"))
 
 
 def test_conflist_is_the_file_the_template_wrote_and_a_rerun_changes_nothing(lab):
