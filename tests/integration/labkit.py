@@ -195,6 +195,21 @@ def recap(proc):
 
 
 
+def run_bounded(argv, timeout, **popen_kw):
+    """Run ARGV in a session of its own and wait at most TIMEOUT seconds; then
+    that whole session is killed (its process group, nothing else) and the
+    test fails.  POPEN_KW go to Popen (cwd, env, ...)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **popen_kw)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError("%s did not end within %s s" % (" ".join(argv), timeout))
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def finish_sites(procs, timeout):
     """Wait for runs from Lab.start_site(); their CompletedProcesses.  Runs
     still going after TIMEOUT seconds are killed (their own process groups)
