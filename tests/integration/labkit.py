@@ -193,8 +193,6 @@ def recap(proc):
     return dict((host, int(changed)) for host, changed, _, _ in rows)
 
 
-
-
 def run_bounded(argv, timeout, **popen_kw):
     """Run ARGV in a session of its own and wait at most TIMEOUT seconds; then
     that whole session is killed (its process group, nothing else) and the

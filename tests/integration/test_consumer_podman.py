@@ -21,7 +21,6 @@ needs, in the host's own mount namespace and /etc:
   - ``--cap-add NET_RAW`` for busybox's ping.
 """
 
-import copy
 import ipaddress
 import json
 import os
@@ -160,7 +159,7 @@ class PodmanHost:
         # TMPDIR: the host's own /var/tmp (a tmpfs), never the real machine's.
         argv = hostgw_lab.enter(self.lab.state(), self.host) + ["env", "TMPDIR=/var/tmp", "podman"] + list(args)
         proc = subprocess.run(argv, input=data, capture_output=True, text=True,
-                              env=dict(os.environ, LC_ALL="C"), timeout=timeout)
+                              env=dict(os.environ, LC_ALL="C"), timeout=timeout, check=False)
         if check:
             assert proc.returncode == 0, "%s: podman %s: %s%s" % (self.host, " ".join(args), proc.stdout, proc.stderr)
         return proc
@@ -200,7 +199,7 @@ class PodmanHost:
         ours = [(name, pid, cmdline) for name, c in self.containers.items()
                 for pid, cmdline in (c or {}).get("cmdlines", {}).items() if cmdline]
         deadline = time.monotonic() + timeout
-        while any(alive_as(pid, cmdline) for _, pid, cmdline in ours) and time.monotonic() < deadline:
+        while any(alive_as(pid, cmdline) for name, pid, cmdline in ours) and time.monotonic() < deadline:
             time.sleep(0.2)
         leftovers = []
         for name, pid, cmdline in ours:
@@ -221,8 +220,7 @@ def tcp_source_seen(listener_prefix, addr, send, timeout=10):
         ready = proc.stdout.readline().strip()
         assert ready == "ready", "listener on %s did not start: %s" % (addr, proc.stderr.read())
         send()
-        out, _ = proc.communicate(timeout=timeout + 5)
-        return out.strip()
+        return proc.communicate(timeout=timeout + 5)[0].strip()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -307,8 +305,8 @@ def test_podman_containers_on_two_hosts_talk_through_the_collections_network(lab
     c1, c2 = containers["host1"], containers["host2"]
     for pm, c, dst in ((pm1, c1, c2["ip"]), (pm2, c2, c1["ip"])):
         ping = pm.podman("exec", c["name"], "ping", "-c", "3", "-W", "2", dst, check=False, timeout=60)
-        assert ping.returncode == 0 and "3 packets received" in ping.stdout, (c["name"], dst, ping.stdout,
-                                                                             ping.stderr)
+        assert ping.returncode == 0 and "3 packets received" in ping.stdout, \
+            (c["name"], dst, ping.stdout, ping.stderr)
 
     def send_from_c1(addr):
         return lambda: pm1.podman("exec", "-i", c1["name"], "nc", "-w", "5", addr, str(PORT), data="podnet\n",

@@ -34,11 +34,11 @@ TIMEOUT = 600  # seconds, for any one command
 
 KUBE_PODS_SUBNET = "10.233.64.0/18"
 KUBE_NETWORK_NODE_PREFIX = 26
-# node: (the lab's own address of its eth0, the project's `ip` for it: a
-# second address on eth0, so only the mapping puts the routes via it).
-NODES = {"node1": ("10.168.0.1", "10.168.0.11"),
-         "node2": ("10.168.0.2", "10.168.0.12"),
-         "node3": ("10.168.0.3", "10.168.0.13")}
+# node: the lab's own address of its eth0, and the project's `ip` for it: a
+# second address on eth0, so only the mapping puts the routes via it.
+NODES = {"node1": {"lab": "10.168.0.1", "ip": "10.168.0.11"},
+         "node2": {"lab": "10.168.0.2", "ip": "10.168.0.12"},
+         "node3": {"lab": "10.168.0.3", "ip": "10.168.0.13"}}
 # The project's names, mapped onto the collection's in its imports.
 MAPPING = {"hostgw_group": "k8s_cluster",
            "hostgw_cluster_cidr": "{{ kube_pods_subnet }}",
@@ -49,14 +49,14 @@ MAPPING = {"hostgw_group": "k8s_cluster",
 def lab_inventory(lab):
     """What lab/hostgw_lab.py needs to build the hosts (not the project's)."""
     return {"all": {"children": {"hostgw_lab": {
-        "hosts": dict((node, {"hostgw_node_ip": own}) for node, (own, _) in NODES.items()),
+        "hosts": dict((node, {"hostgw_node_ip": a["lab"]}) for node, a in NODES.items()),
         "vars": {"hostgw_lab_name": lab, "hostgw_lab_underlay": "10.168.0.0/24"}}}}}
 
 
 def expected_subnets():
     """New cluster: the lowest free blocks of the cluster CIDR, hosts in name order."""
     blocks = ipaddress.ip_network(KUBE_PODS_SUBNET).subnets(new_prefix=KUBE_NETWORK_NODE_PREFIX)
-    return dict(zip(sorted(NODES), (str(next(blocks)) for _ in NODES)))
+    return dict((node, str(block)) for node, block in zip(sorted(NODES), blocks))
 
 
 def dump(path, data):
@@ -77,7 +77,7 @@ def write_project(project, collections_path, lab):
                  "[connection]\n"
                  "pipelining = True\n" % collections_path)
     dump(os.path.join(project, "inventory", "hosts.yml"), {"all": {
-        "hosts": dict((node, {"ip": ip}) for node, (_, ip) in NODES.items()),
+        "hosts": dict((node, {"ip": a["ip"]}) for node, a in NODES.items()),
         "children": {
             "kube_control_plane": {"hosts": {"node1": None}},
             "etcd": {"hosts": {"node1": None}},
@@ -165,8 +165,8 @@ def lab(tmp_path):
     the_lab = Lab(name, str(tmp_path), inventory=lab_inventory(name))
     the_lab.up()
     try:
-        for node, (_, ip) in NODES.items():
-            added = the_lab.on(node, "ip", "addr", "add", "%s/24" % ip, "dev", "eth0")
+        for node, a in NODES.items():
+            added = the_lab.on(node, "ip", "addr", "add", "%s/24" % a["ip"], "dev", "eth0")
             assert added.returncode == 0, added.stderr
         yield the_lab
     finally:
@@ -193,7 +193,7 @@ def assert_pod_network(lab):
         bridge = lab.on(node, "ip", "-4", "-o", "addr", "show", "dev", "cni0").stdout
         assert " inet %s/%d " % (net[1], net.prefixlen) in bridge, (node, bridge)
         assert hostgw_routes(lab, node) == sorted(
-            "%s via %s dev eth0 proto hostgw" % (subnets[peer], NODES[peer][1]) for peer in NODES if peer != node)
+            "%s via %s dev eth0 proto hostgw" % (subnets[peer], NODES[peer]["ip"]) for peer in NODES if peer != node)
 
 
 def test_a_kubespray_style_project_runs_the_installed_collection(installed, lab, tmp_path):
@@ -238,7 +238,7 @@ def test_a_kubespray_style_project_runs_the_installed_collection(installed, lab,
     subnets = expected_subnets()
     for node in NODES:
         assert (render / "hosts" / ("%s.routes" % node)).read_text() == "".join(
-            "%s via %s dev eth0 proto hostgw\n" % (subnets[peer], NODES[peer][1])
+            "%s via %s dev eth0 proto hostgw\n" % (subnets[peer], NODES[peer]["ip"])
             for peer in sorted(NODES) if peer != node)
     assert "time" in json.loads((render / "verify.json").read_text())
     svg = (render / "topology.svg").read_text()
