@@ -27,7 +27,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # Debian packages the lab and the modules need: command -> package.
 SYSTEM_DEPS := ip:iproute2 ping:iputils-ping nsenter:util-linux unshare:util-linux \
                mount:mount nft:nftables iptables:iptables \
-               /usr/lib/cni/bridge:containernetworking-plugins bird:bird2
+               /usr/lib/cni/bridge:containernetworking-plugins bird:bird2 \
+               podman:podman busybox:busybox-static
 # ...and the checks: ansible-test's shellcheck sanity test skips without it.
 TEST_DEPS := shellcheck:shellcheck
 

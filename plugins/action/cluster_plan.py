@@ -9,6 +9,9 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.podnet.hostgw.plugins.module_utils import cluster
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import report
 
+# Each host's own settings: what the host set in its settings_var (templated
+# in its own play, so an import's or a play's vars count), else its hostvars
+# (inventory variables, facts and extra vars: never play vars).
 HOST_KEYS = {
     "pod_subnet": "hostgw_pod_subnet",
     "pod_subnet_v6": "hostgw_pod_subnet_v6",
@@ -32,13 +35,14 @@ def _info(result):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
-    _VALID_ARGS = frozenset(("hosts", "info_var") + cluster.SETTINGS)
+    _VALID_ARGS = frozenset(("hosts", "info_var", "settings_var") + cluster.SETTINGS)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args = self._task.args
         hostvars = task_vars["hostvars"]
         info_var = args.get("info_var", "__hostgw_info")
+        settings_var = args.get("settings_var", "__hostgw_host_settings")
         names = args.get("hosts")
         if not isinstance(names, list) or not names:
             raise AnsibleActionFail("cluster_plan: 'hosts' must be a non-empty list of inventory hosts")
@@ -47,8 +51,9 @@ class ActionModule(ActionBase):
         for name in names:
             hv = hostvars[name]
             host = {"name": name, "info": _info(hv.get(info_var))}
+            own = hv.get(settings_var)
             for key, var in HOST_KEYS.items():
-                host[key] = hv.get(var)
+                host[key] = own[var] if isinstance(own, dict) and var in own else hv.get(var)
             hosts.append(host)
         settings = {k: args[k] for k in cluster.SETTINGS if k in args}
 

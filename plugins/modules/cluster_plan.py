@@ -64,6 +64,18 @@ options:
     description: Name of the variable each host registered M(podnet.hostgw.node_info) into.
     type: str
     default: __hostgw_info
+  settings_var:
+    description:
+      - Name of the variable in which each host set its own C(hostgw_pod_subnet),
+        C(hostgw_pod_subnet_v6), C(hostgw_node_ip), C(hostgw_node_ip_v6) and
+        C(hostgw_interface) (a dict by those names), templated in its own play
+        so that play variables (an imported playbook's C(vars), a play's
+        C(vars)) count. The P(podnet.hostgw.preflight#role) role sets it.
+      - A host without it, and C(ansible_host), are read from C(hostvars),
+        which hold inventory variables, facts and extra vars, but never play
+        variables.
+    type: str
+    default: __hostgw_host_settings
   cluster_cidr:
     description: The IPv4 pod network.
     type: str

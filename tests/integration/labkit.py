@@ -203,6 +203,19 @@ def recap(proc):
     return dict((host, int(changed)) for host, changed, _, _ in rows)
 
 
+def run_bounded(argv, timeout, **popen_kw):
+    """Run ARGV in a session of its own and wait at most TIMEOUT seconds; then
+    that whole session is killed (its process group, nothing else) and the
+    test fails.  POPEN_KW go to Popen (cwd, env, ...)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **popen_kw)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError("%s did not end within %s s" % (" ".join(argv), timeout))
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 def finish_sites(procs, timeout):
