@@ -23,7 +23,7 @@ import pytest
 
 import hostgw_lab
 from tests.conftest import REPO
-from tests.integration.labkit import STATE_ROOT, Lab, base_inventory, nodes, recap, wait_for
+from tests.integration.labkit import STATE_ROOT, Lab, recap, seed_inventory, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -40,19 +40,6 @@ STATE_FILE = "/etc/podnet/hostgw-state.json"
 RESET = ("-e", "hostgw_reset_confirmed=true")
 HOSTS = ("host1", "host2")
 TIMEOUT = 900
-
-
-def seed_inventory(lab):
-    """inventories/lab's topology: host1 and host2, two containers each."""
-    inv = base_inventory(lab)
-    nodes(inv)["hosts"] = {
-        "host1": {"hostgw_node_ip": "10.168.0.1", "hostgw_pod_subnet": "192.168.0.0/24",
-                  "hostgw_lab_containers": {"container1": "192.168.0.2", "container2": "192.168.0.3"}},
-        "host2": {"hostgw_node_ip": "10.168.0.2", "hostgw_pod_subnet": "192.168.1.0/24",
-                  "hostgw_lab_containers": {"container3": "192.168.1.2", "container4": "192.168.1.3"}},
-    }
-    inv["all"]["children"]["hostgw_lab"]["vars"]["hostgw_lab_gateway"] = "10.168.0.254"
-    return inv
 
 
 @pytest.fixture(scope="module")
