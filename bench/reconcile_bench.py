@@ -43,7 +43,8 @@ ENGINE = os.path.join(REPO, "plugins", "module_utils", "_hostgw")
 sys.path.insert(0, BENCH)
 sys.path.insert(0, REPO)
 import run as ip_route_bench  # noqa: E402  (its Namespace, machine_info, say)
-from tests import conftest  # noqa: E402,F401  (puts the collection and lab/ on sys.path)
+from tests.conftest import COLLECTIONS  # noqa: E402  (also puts lab/ on sys.path)
+sys.path.insert(0, COLLECTIONS)
 from ansible_collections.podnet.hostgw.plugins.module_utils import reconcile_files as rf  # noqa: E402
 
 say = ip_route_bench.say
@@ -135,7 +136,7 @@ def link_up(flaps, interval):
 
         def ping_once(wait=0.2):
             return subprocess.run(["ip", "netns", "exec", src, "ping", "-n", "-q", "-c", "1", "-W", str(wait),
-                                   dst], capture_output=True).returncode == 0
+                                   dst], capture_output=True, check=False).returncode == 0
 
         def flap(limit):
             assert ping_once(1), "no ping before the flap"
@@ -154,7 +155,7 @@ def link_up(flaps, interval):
             try:
                 time.sleep(2)
                 got = []
-                for _ in range(count):
+                for _flap in range(count):
                     time.sleep(random.uniform(0, spread))        # the timer's phase
                     got.append(flap(limit))
                     say("    %s: %s" % (label, "%.2f s" % got[-1] if got[-1] is not None else "no reply"))
@@ -247,7 +248,7 @@ def section(res, machine, date, seconds):
                                            " | ".join(cell(routes["sizes"][str(n)][key], what) for n in sizes)))
     for what in ("wall", "cpu"):
         L.append("| %s | %s | %s |" % ("`python -I -c pass` (interpreter start, any N)" if what == "wall" else "",
-                                       what, " | ".join([cell(start, what)] + ["" for _ in sizes[1:]])))
+                                       what, " | ".join([cell(start, what)] + [""] * (len(sizes) - 1))))
     L += ["", "### CPU a day at the default interval (%d runs, one every 10 s)" % RUNS_A_DAY, "",
           "| | " + " | ".join("N = %s" % fmt_n(n) for n in sizes) + " |",
           "|---|" + "---:|" * len(sizes),
@@ -262,8 +263,8 @@ def section(res, machine, date, seconds):
               "| timer (the boot unit's command every %d s, as `OnUnitActiveSec=`) | %s |"
               % (lu["interval"], ", ".join(fmt_s(x) for x in lu["timer"])),
               "| event (`podnet-hostgw-reconcile-watch`) | %s |" % ", ".join(fmt_s(x) for x in lu["event"]),
-              "| nothing | %s |" % ("no reply within %d s" % (2 * lu["interval"]) if lu["none"] is None
-                                     else fmt_s(lu["none"])), ""]
+              "| nothing | %s |" % (fmt_s(lu["none"]) if lu["none"] is not None
+                                    else "no reply within %d s" % (2 * lu["interval"])), ""]
     L += ["### Method", "",
           "- Routes: inside a network namespace of its own (eth0: %s; 172.16.0.1/12 on it), N routes "
           "`10.x.y.0/24 via 172.16.a.b dev eth0`, each via its own gateway, tagged 252, plus the bridge `cni0` "

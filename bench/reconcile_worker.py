@@ -139,7 +139,7 @@ class Bench(object):
 
 def samples(fn, repeats, before=None):
     out = []
-    for _ in range(repeats):
+    for _run in range(repeats):
         if before:
             before()
         out.append(fn())

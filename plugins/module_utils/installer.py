@@ -99,7 +99,7 @@ def parse_record(text):
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
-        kind, _, path = line.partition(" ")
+        kind, _sep, path = line.partition(" ")
         if kind not in KINDS or not os.path.isabs(path):
             problems.append("line %d %r is not 'dir|file|marked|link /absolute/path'" % (number, line))
             continue

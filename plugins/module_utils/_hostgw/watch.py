@@ -64,7 +64,7 @@ class Debounce(object):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--quiet", type=float, default=0.2, metavar="SECONDS",
                         help="run once events have been quiet this long (default %(default)s)")
     parser.add_argument("--at-most", type=float, default=1.0, metavar="SECONDS",
@@ -78,7 +78,7 @@ def watch(monitor, run, debounce, stop):
     fd = monitor.fileno()
     buffered = b""
     while not stop():
-        ready, _, _ = select.select([fd], [], [], debounce.timeout())
+        ready = select.select([fd], [], [], debounce.timeout())[0]
         if ready:
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -147,6 +147,3 @@ def main(argv=None):
     sys.stderr.write("%s: ip monitor ended (status %s)\n" % (PROG, monitor.returncode))
     return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,7 +23,7 @@ def test_a_burst_ends_when_quiet_or_at_the_latest_after_at_most():
     assert d.timeout() is None and not d.take()
     d.event()
     assert abs(d.timeout() - 0.2) < 1e-9 and not d.take()
-    for _ in range(9):                      # an event every 0.15 s keeps it going...
+    for _event in range(9):                      # an event every 0.15 s keeps it going...
         clock.now += 0.15
         d.event()
     assert d.take(), "...but not past AT_MOST after the first"
