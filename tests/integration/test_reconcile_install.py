@@ -255,7 +255,7 @@ def test_hostgw_reconcile_false_removes_it_and_reset_leaves_nothing_a_boot_could
                 if "podnet" in path and ("usr_local" in path or "systemd" in path)]
         assert left == [], left
         upper = os.path.join(STATE_ROOT, lab.lab, host, "usr_local", "upper")
-        assert not [d for d, _, _ in os.walk(upper) if "podnet" in os.path.relpath(d, upper)], \
+        assert not [d for d, _dirs, _files in os.walk(upper) if "podnet" in os.path.relpath(d, upper)], \
             "a directory of ours is left"
     argv = exec_start(unit_text)
     for host in HOSTS:
