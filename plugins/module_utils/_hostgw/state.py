@@ -186,7 +186,7 @@ def parse(text):
     {} unless the file is valid."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return {}, ["is not valid JSON: truncated or damaged (%s)" % exc]
     if not isinstance(data, dict):
         return {}, ["is not a JSON object"]
