@@ -6,6 +6,7 @@ link-up to restored pings by the timer path and the event path, on a lab.
 
     make bench-reconcile                          # everything (about 10 min)
     .venv/bin/python bench/reconcile_bench.py --sizes 100,1000 --flaps 2 --no-publish
+    .venv/bin/python bench/reconcile_bench.py --from-json bench/results/reconcile-DATE.json
 
 A full run writes its results JSON under bench/results/ (gitignored) and its
 section of BENCHMARKS.md (between the ``reconcile-bench`` markers; the rest
@@ -191,6 +192,12 @@ def fmt_s(x):
     return "%.0f ms" % (x * 1000) if x >= 0.01 else "%.1f ms" % (x * 1000)
 
 
+def fmt_day(seconds):
+    """CPU seconds a day, with the share of one core."""
+    text = "%.1f min" % (seconds / 60) if seconds >= 120 else "%.0f s" % seconds
+    return "%s (%.2f %% of a core)" % (text, 100.0 * seconds / 86400)
+
+
 def cell(entry, key):
     return "%s (%s–%s)" % (fmt_s(entry[key]), fmt_s(entry[key + "_min"]), fmt_s(entry[key + "_max"]))
 
@@ -217,11 +224,10 @@ def section(res, machine, date, seconds):
     fday = dict((n, routes["sizes"][str(n)]["flannel_noop"]["cpu"] * RUNS_A_DAY) for n in sizes)
     L += ["In short, at N = %s routes:" % fmt_n(sizes[-1]), "",
           "- Converged (the timer's usual run): %s of CPU per run (%s wall), %s of CPU a day at the default "
-          "10 s interval (%.3f %% of one core). The flannel-style check's converged pass costs %s of CPU, the "
+          "10 s interval. The flannel-style check's converged pass costs %s of CPU, the "
           "reconcile command %.0f× that: mostly Python's start and imports, paid at every N (`python -I -c "
           "pass` alone: %s of CPU, %s wall)."
-          % (fmt_s(noop["cpu"]), fmt_s(noop["wall"]), fmt_s(day[sizes[-1]]), 100.0 * day[sizes[-1]] / 86400,
-             fmt_s(fnoop["cpu"]), noop["cpu"] / fnoop["cpu"], fmt_s(start["cpu"]), fmt_s(start["wall"])),
+          % (fmt_s(noop["cpu"]), fmt_s(noop["wall"]), fmt_day(day[sizes[-1]]), fmt_s(fnoop["cpu"]), noop["cpu"] / fnoop["cpu"], fmt_s(start["cpu"]), fmt_s(start["wall"])),
           "- All N routes missing (a link flap): the reconcile command repairs them in %s wall (%s CPU), "
           "%.1f× the `ip -batch` floor (%s); the flannel-style check takes %s, %.0f× the reconcile command."
           % (fmt_s(rep["wall"]), fmt_s(rep["cpu"]), rep["wall"] / floor["wall"], fmt_s(floor["wall"]),
@@ -252,10 +258,8 @@ def section(res, machine, date, seconds):
     L += ["", "### CPU a day at the default interval (%d runs, one every 10 s)" % RUNS_A_DAY, "",
           "| | " + " | ".join("N = %s" % fmt_n(n) for n in sizes) + " |",
           "|---|" + "---:|" * len(sizes),
-          "| `podnet-hostgw-reconcile`, converged | %s |" % " | ".join(
-              "%s (%.3f %% of a core)" % (fmt_s(day[n]), 100.0 * day[n] / 86400) for n in sizes),
-          "| flannel-style check, converged | %s |" % " | ".join(
-              "%s (%.3f %% of a core)" % (fmt_s(fday[n]), 100.0 * fday[n] / 86400) for n in sizes),
+          "| `podnet-hostgw-reconcile`, converged | %s |" % " | ".join(fmt_day(day[n]) for n in sizes),
+          "| flannel-style check, converged | %s |" % " | ".join(fmt_day(fday[n]) for n in sizes),
           ""]
     if lu:
         L += ["### Link-up to restored pings", "",
@@ -317,6 +321,7 @@ def parse_args(argv):
     ap.add_argument("--flaps", type=int, default=5, help="link flaps per path (default %(default)s; 0 = skip)")
     ap.add_argument("--interval", type=int, default=rf.DEFAULT_INTERVAL, help="the timer's interval")
     ap.add_argument("--no-publish", action="store_true", help="print the section; leave BENCHMARKS.md alone")
+    ap.add_argument("--from-json", metavar="FILE", help="only re-render the section from saved results")
     return ap.parse_args(argv)
 
 
@@ -325,6 +330,11 @@ def main(argv=None):
     if os.geteuid() != 0:
         say("the benchmark needs root (network namespaces)")
         return 2
+    if args.from_json:
+        with open(args.from_json) as fh:
+            res = json.load(fh)
+        meta = res["meta"]
+        return output(section(res, meta["machine"], meta["date"], meta["seconds"]), args.no_publish)
     t0 = time.time()
     sizes = [int(n) for n in args.sizes.split(",")]
     python = sys.executable
@@ -343,12 +353,16 @@ def main(argv=None):
     path = os.path.join(RESULTS, "reconcile-%s.json" % datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     with open(path, "w") as fh:
         json.dump(res, fh, indent=1)
-    text = section(res, machine, date, seconds)
-    if args.no_publish:
+    say("wrote %s" % os.path.relpath(path, REPO))
+    return output(section(res, machine, date, seconds), args.no_publish)
+
+
+def output(text, no_publish):
+    if no_publish:
         print(text)
     else:
         publish(text)
-        say("wrote %s and the reconcile section of BENCHMARKS.md" % os.path.relpath(path, REPO))
+        say("wrote the reconcile section of BENCHMARKS.md")
     return 0
 
 
