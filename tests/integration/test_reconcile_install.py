@@ -262,3 +262,21 @@ def test_hostgw_reconcile_false_removes_it_and_reset_leaves_nothing_a_boot_could
         proc = lab.on(host, *argv)
         assert proc.returncode != 0 and "No such file" in proc.stderr, (proc.returncode, proc.stderr)
     assert lab.snapshot() == before_boot
+
+
+def test_a_file_of_someone_else_at_the_commands_path_stops_the_preflight(lab):
+    converge(lab)
+    foreign = "#!/bin/sh\n# the admin's own podnet-hostgw-reconcile\nexit 0\n"
+    lab.write_file("host2", COMMAND, foreign)
+    try:
+        before = lab.snapshot()
+        proc = lab.site(lab.good_path, timeout=TIMEOUT)
+        assert proc.returncode != 0
+        assert ("host2: %s is not the collection's (no '# Managed by podnet.hostgw' line at its top): the "
+                "reconcile role would install its own there; move it away, or set hostgw_reconcile: false"
+                % COMMAND) in proc.stdout, proc.stdout[-3000:]
+        assert lab.snapshot() == before, "a host was changed"
+        assert cat(lab, "host2", COMMAND) == foreign
+    finally:
+        lab.on("host2", "rm", "-f", COMMAND)
+    converge(lab)
