@@ -47,6 +47,20 @@ def base_inventory(lab):
     }}}
 
 
+def seed_inventory(lab):
+    """inventories/lab's topology as lab LAB: host1 and host2 with two
+    containers each (the seed's 12 pod-to-pod pings)."""
+    inv = base_inventory(lab)
+    nodes(inv)["hosts"] = {
+        "host1": {"hostgw_node_ip": "10.168.0.1", "hostgw_pod_subnet": "192.168.0.0/24",
+                  "hostgw_lab_containers": {"container1": "192.168.0.2", "container2": "192.168.0.3"}},
+        "host2": {"hostgw_node_ip": "10.168.0.2", "hostgw_pod_subnet": "192.168.1.0/24",
+                  "hostgw_lab_containers": {"container3": "192.168.1.2", "container4": "192.168.1.3"}},
+    }
+    inv["all"]["children"]["hostgw_lab"]["vars"]["hostgw_lab_gateway"] = "10.168.0.254"
+    return inv
+
+
 def nodes(inv):
     return inv["all"]["children"]["hostgw_nodes"]
 
