@@ -160,7 +160,7 @@ from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names
 # The command's entry points: importing them makes Ansible carry the whole
 # engine they need in this module's payload, which is what gets installed.
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import reconcile, watch
-from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import fail_problems
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import fail_problems, host_lock
 
 ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -263,26 +263,29 @@ class ReconcileCommand(object):
         problems = self.problems()
         if problems:
             fail_problems(self.module, "invalid parameters, nothing was changed", problems, **self.result)
-        installer = inst.Installer(self.layout.record, RECORD_PURPOSE, self.layout.owns)
-        try:
-            plan = installer.plan(self.wanted(), self.leftovers())
-        except OSError as exc:
-            self.module.fail_json(msg="cannot read %s: %s; nothing was changed" % (exc.filename, exc.strerror),
-                                  **self.result)
-        if plan.problems:
-            fail_problems(self.module, "files in the way of the reconcile command, nothing was changed",
-                          plan.problems, **self.result)
-        for note in plan.notes:
-            self.module.warn(note)
-        self.report(plan)
-        if self.module._diff:
-            self.result["diff"] = self.diff(plan)
-        if self.result["changed"] and not self.module.check_mode:
+        # Under the host lock: two runs at once must not both plan from the
+        # same reading and then race to create the same files.
+        with host_lock(self.module, **self.result):
+            installer = inst.Installer(self.layout.record, RECORD_PURPOSE, self.layout.owns)
             try:
-                installer.apply(plan, move=self.move)
-            except inst.InstallError as exc:
-                self.result["changes"] = [self.describe(s) for s in exc.done]
-                self.module.fail_json(msg="installing the reconcile command failed: %s" % exc, **self.result)
+                plan = installer.plan(self.wanted(), self.leftovers())
+            except OSError as exc:
+                self.module.fail_json(msg="cannot read %s: %s; nothing was changed" % (exc.filename, exc.strerror),
+                                      **self.result)
+            if plan.problems:
+                fail_problems(self.module, "files in the way of the reconcile command, nothing was changed",
+                              plan.problems, **self.result)
+            for note in plan.notes:
+                self.module.warn(note)
+            self.report(plan)
+            if self.module._diff:
+                self.result["diff"] = self.diff(plan)
+            if self.result["changed"] and not self.module.check_mode:
+                try:
+                    installer.apply(plan, move=self.move)
+                except inst.InstallError as exc:
+                    self.result["changes"] = [self.describe(s) for s in exc.done]
+                    self.module.fail_json(msg="installing the reconcile command failed: %s" % exc, **self.result)
         return self.result
 
     def report(self, plan):
