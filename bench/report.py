@@ -121,13 +121,21 @@ def task_numbers(ser, method, mode, n=TARGET_N):
     return w["median"], e and e["median"], diff, t and t["median"]
 
 
+def busy(results):
+    """The highest 1-minute load average seen during the run and the CPU count,
+    if the load was over twice the CPUs (wall times then mean little), else None."""
+    cpus = int(results["meta"]["machine"].get("nproc") or 1)
+    loads = [r[key][0] for r in results["sizes"].values() for key in ("loadavg_before", "loadavg_after") if r.get(key)]
+    return (max(loads), cpus) if loads and max(loads) > 2 * cpus else None
+
+
 # ------------------------------------------------------------ summary --
 
 def _met(ok):
     return "met" if ok else "**NOT met**"
 
 
-def summary_rows(ser):
+def summary_rows(ser, load=None):
     """The section's rows of the summary table on top of BENCHMARKS.md."""
     rows = []
     parts, oks = [], []
@@ -157,6 +165,8 @@ def summary_rows(ser):
             "apply %.2f×%s, no-op %.2f×" % (a["ratio"]["median"], plain, z["ratio"]["median"]),
             "%s (≤ %g×)" % (_met(a["ratio"]["median"] <= TARGET_RATIO and z["ratio"]["median"] <= TARGET_RATIO),
                             TARGET_RATIO)))
+    if load:
+        rows = [r[:-2] + " (at load %.0f on %d CPUs: re-run on a quiet machine) |" % load for r in rows]
     return rows
 
 
@@ -271,8 +281,13 @@ def section(results, ser, sizes, png_rel):
          "`make bench` (= `.venv/bin/python bench/run.py`, about 10 min) on %s, run time %.0f s; "
          "`--from-json bench/results/latest.json` re-renders. `routes` as lines is the form the routes role "
          "passes; the targets are judged on it." % (meta["date"], meta["seconds"]), "",
-         "![time vs N](%s)" % png_rel, "", "### Module against the floor (paired medians, min–max)", "",
-         floor_table(ser, sizes), ""]
+         "![time vs N](%s)" % png_rel, ""]
+    load = busy(results)
+    if load:
+        L += ["**Measured under load** (1-minute load average up to %.0f on %d CPUs, other jobs on the machine): wall "
+              "times are inflated several times over and the verdicts on absolute times mean little; the paired ratios "
+              "(each round's runs back to back) are steadier. Re-run `make bench` on a quiet machine." % load, ""]
+    L += ["### Module against the floor (paired medians, min–max)", "", floor_table(ser, sizes), ""]
     big = sizes[-1]
     f, h = get(ser, "ip_batch", "apply", big), get(ser, "ip_batch_nexthops", "apply", big)
     if f and h:
@@ -301,5 +316,5 @@ def render(results, md_path, png_path, png_rel):
     mach = results["meta"]["machine"]
     plot(ser, sizes, png_path, "podnet.hostgw.ip_route: %s CPUs, kernel %s, %s" % (
         mach.get("nproc"), mach.get("kernel"), results["meta"]["date"][:10]))
-    benchmarks_md.publish("ip-route-bench", summary_rows(ser), section(results, ser, sizes, png_rel), md_path)
+    benchmarks_md.publish("ip-route-bench", summary_rows(ser, busy(results)), section(results, ser, sizes, png_rel), md_path)
     return ser, sizes

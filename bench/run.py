@@ -214,7 +214,7 @@ def render(results, publish, stamp):
         rel = os.path.basename(png)
     ser, _sizes = report.render(results, md, png, rel)
     say("wrote %s and %s" % (os.path.relpath(md, REPO), os.path.relpath(png, REPO)))
-    for row in report.summary_rows(ser):
+    for row in report.summary_rows(ser, report.busy(results)):
         say(row)
 
 
