@@ -53,7 +53,7 @@ import run as ip_route_bench  # noqa: E402  (its Namespace, run_worker, machine_
 DEFAULT_SIZES = (10, 100, 1000, 2000, 5000, 10000)
 MODES = (("plain", "plain routes"), ("nh", "nexthop objects"))
 STEPS = (("kernel", "kernel apply: `ip -batch` from empty"), ("apply", "module apply from empty"),
-         ("noop", "module no-op"), ("down", "link down: kernel drops the N routes"))
+         ("noop", "module no-op"), ("down", "link down: the kernel drops the N routes"))
 say = ip_route_bench.say
 
 
@@ -221,14 +221,16 @@ def decision(res):
     gain = med(res, big, "plain", "apply") - med(res, big, "nh", "apply")
     return cross, big, gain, (
         "No: it stays opt-in (`hostgw_route_nexthop_objects: false`). Nexthop objects make the module's apply from "
-        "empty cheaper from %s routes on (%s less CPU at %s); the no-op that every run pays costs %s with them against "
-        "%s without, and a link flap costs the kernel %s against %s. An apply from empty happens only at the first "
-        "run, after a link flap or a reboot, and the switch changes what the collection owns on the host (`nhid` "
-        "routes plus nexthop objects, Linux 5.3 or later, networkd's `ManageForeignNextHops=no`): no cluster size "
-        "should change that behind the user's back. Turn it on by hand from about %s peers on." % (
-            fmt_n(cross) if cross else "no measured N", fmt_s(gain), fmt_n(big), fmt_s(med(res, big, "nh", "noop")),
-            fmt_s(med(res, big, "plain", "noop")), fmt_s(med(res, big, "nh", "down")),
-            fmt_s(med(res, big, "plain", "down")), fmt_n(cross) if cross else fmt_n(big)))
+        "empty cheaper from %s routes on (%s less CPU at %s), and a link flap with the repair after it (link down, "
+        "then an apply from empty) costs %s against %s there. But the no-op that every run pays costs %s with them "
+        "against %s without; an apply from empty happens only at the first run, after a flap or a reboot; and the "
+        "switch changes what the collection owns on the host (`nhid` routes plus nexthop objects, Linux 5.3 or "
+        "later, networkd's `ManageForeignNextHops=no`): no cluster size should change that behind the user's back. "
+        "Turn it on by hand from about %s peers on." % (
+            fmt_n(cross) if cross else "no measured N", fmt_s(gain), fmt_n(big),
+            fmt_s(med(res, big, "nh", "down") + med(res, big, "nh", "apply")),
+            fmt_s(med(res, big, "plain", "down") + med(res, big, "plain", "apply")),
+            fmt_s(med(res, big, "nh", "noop")), fmt_s(med(res, big, "plain", "noop")), fmt_n(cross) if cross else fmt_n(big)))
 
 
 def summary_rows(res):
@@ -248,21 +250,21 @@ def section(res):
          "system of the processes a step runs (the kernel's work is the `ip` process's system time), with wall time in "
          "brackets: the machine is shared and CPU time is what the load disturbs least. The order of the modes "
          "alternates from round to round." % (meta["date"], meta["seconds"], meta["repeats"]), "",
-         "| N routes | " + " | ".join("%s, %s" % (step_label, mode_label) for step, step_label in STEPS
-                                      for mode, mode_label in MODES) + " |",
-         "|---:|" + "---:|" * (len(STEPS) * len(MODES))]
+         "| N routes | mode | " + " | ".join(label for _step, label in STEPS) + " |", "|---:|---|" + "---:|" * len(STEPS)]
     for n in sizes:
-        cells = ["%s (%s)" % (fmt_s(med(res, n, mode, step)), fmt_s(med(res, n, mode, step, "wall")))
-                 for step, _sl in STEPS for mode, _ml in MODES]
-        L.append("| %s | %s |" % (fmt_n(n), " | ".join(cells)))
+        for mode, mode_label in MODES:
+            L.append("| %s | %s | %s |" % (fmt_n(n), mode_label, " | ".join(
+                "%s (%s)" % (fmt_s(med(res, n, mode, step)), fmt_s(med(res, n, mode, step, "wall"))) for step, _l in STEPS)))
     L += ["", "Crossover (nexthop objects faster from this N on): " + "; ".join(
         "%s: %s" % (label, fmt_n(crossover(res, step)) if crossover(res, step) else "none up to %s" % fmt_n(sizes[-1]))
         for step, label in STEPS) + ".", "",
         "Why: every plain route with its own gateway gets its own `fib_info`, and the IPv4 `fib_info` hash "
         "(net/ipv4/fib_semantics.c) does not mix in the gateway, so the N of them share one hash chain that each "
         "insert walks: quadratic in N. Through a nexthop object the hash mixes in the object's id, so each insert "
-        "is constant; N objects cost N more netlink messages, which is why they lose at small N. The module's "
-        "no-op reads the nexthop table as well as the routes.", "",
+        "is constant; the N objects cost N more netlink messages, so they do not win at small N. The other way "
+        "round on link down: the kernel drops plain routes in one walk of the table, but removes the nexthop objects "
+        "one by one, and each removal walks the table again for the routes through it (`__remove_nexthop_fib` calls "
+        "`fib_flush`, net/ipv4/nexthop.c): quadratic in N. The module's no-op reads the nexthop table as well as the routes.", "",
         "**Should `nexthop_objects` turn on by itself?** " + decision(res)[3], "",
         "Machine: %s CPUs, kernel %s, %s, Python %s; eth0 is %s; load average %s at the start, %s at the end." % (
             mach.get("nproc"), mach.get("kernel"), mach.get("iproute2", "?"), mach.get("python"), mach.get("link"),
