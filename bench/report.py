@@ -290,7 +290,7 @@ def section(results, ser, sizes, png_rel):
     L += ["### Module against the floor (paired medians, min–max)", "", floor_table(ser, sizes), ""]
     big = sizes[-1]
     f, h = get(ser, "ip_batch", "apply", big), get(ser, "ip_batch_nexthops", "apply", big)
-    if f and h:
+    if f and h and big >= TARGET_N:
         L += ["At N = %s the kernel's share dominates an apply: %.0f µs a route as plain routes, %.0f µs through "
               "nexthop objects (each route with its own gateway lands in one IPv4 `fib_info` hash chain; see the "
               "nexthop section below)." % (fmt_n(big), f["median"] / big * 1e6, h["median"] / big * 1e6), ""]

@@ -10,9 +10,10 @@ passes).
     .venv/bin/python bench/run.py --from-json bench/results/latest.json   # re-render only
 
 A full run (default sizes, not --quick) writes the results JSON under
-bench/results/ (gitignored) AND the committed summary: BENCHMARKS.md and
-bench/ip_route_bench.png.  Partial runs write their summary next to the JSON
-in bench/results/ unless --publish is given.
+bench/results/ (gitignored) AND its section of BENCHMARKS.md with its rows of
+the summary on top (bench/report.py, bench/benchmarks_md.py) and the plot
+bench/ip_route_bench.png.  Partial runs write theirs next to the JSON in
+bench/results/ unless --publish is given.
 
 Safety: everything happens inside one network namespace ``hgwb-<random>``
 made here and deleted at the end, also on error, Ctrl-C or SIGTERM.  The root
