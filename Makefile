@@ -39,7 +39,7 @@ MODULE_PYTHONS      := 3.8 3.9 3.10 3.12 3.13
 ANSIBLE_TEST        := VENV_BIN=$(abspath $(BIN)) .ci/ansible-test
 
 .PHONY: help deps venv demo demo-down demo-shell lint sanity sanity-module-pythons changelog \
-        units unit integration molecule test build bench bench-reconcile clean
+        units unit integration molecule test build bench bench-plan bench-nexthop bench-reconcile clean
 
 help:
 	@echo "make demo        build the seed's two-host lab, run site.yml on it, show routes and pings"
@@ -50,7 +50,9 @@ help:
 	@echo "make units       ansible-test units (tests/unit) on that tree"
 	@echo "make changelog   lint the changelog fragments and check CHANGELOG.md is generated"
 	@echo "make build       build the collection tarball (podnet-hostgw-VERSION.tar.gz)"
-	@echo "make bench       the benchmarks in bench/ (writes BENCHMARKS.md data and plot)"
+	@echo "make bench       ip_route against raw ip -batch (its BENCHMARKS.md section and plot; about 10 min)"
+	@echo "make bench-plan  cluster.plan and every host's route list at 100 to 10 000 hosts, against a naive Jinja loop (its section)"
+	@echo "make bench-nexthop  plain routes against nexthop objects on the kernel, 10 to 10 000 routes (its section)"
 	@echo "make bench-reconcile  the reconcile command against ip -batch and a flannel-style check (its BENCHMARKS.md section)"
 
 deps:
@@ -139,7 +141,15 @@ bench: deps venv
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(PY) bench/run.py
 
-# Not part of `make bench` or `make test`: about 10 minutes, a lab of its own.
+# Each bench target writes its own section of BENCHMARKS.md and its rows of the summary on top
+# (bench/benchmarks_md.py); none is part of `make test`.
+bench-plan: venv
+	$(PY) bench/plan_bench.py
+
+bench-nexthop: deps venv
+	$(PY) bench/nexthop_bench.py
+
+# About 10 minutes, a lab of its own.
 bench-reconcile: deps venv
 	$(PY) bench/reconcile_bench.py
 

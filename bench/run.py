@@ -10,9 +10,10 @@ passes).
     .venv/bin/python bench/run.py --from-json bench/results/latest.json   # re-render only
 
 A full run (default sizes, not --quick) writes the results JSON under
-bench/results/ (gitignored) AND the committed summary: BENCHMARKS.md and
-bench/ip_route_bench.png.  Partial runs write their summary next to the JSON
-in bench/results/ unless --publish is given.
+bench/results/ (gitignored) AND its section of BENCHMARKS.md with its rows of
+the summary on top (bench/report.py, bench/benchmarks_md.py) and the plot
+bench/ip_route_bench.png.  Partial runs write theirs next to the JSON in
+bench/results/ unless --publish is given.
 
 Safety: everything happens inside one network namespace ``hgwb-<random>``
 made here and deleted at the end, also on error, Ctrl-C or SIGTERM.  The root
@@ -212,34 +213,10 @@ def render(results, publish, stamp):
         md = os.path.join(RESULTS, "BENCHMARKS-%s.md" % stamp)
         png = os.path.join(RESULTS, "ip_route_bench-%s.png" % stamp)
         rel = os.path.basename(png)
-    ser, sizes = report.render(results, REPO, md, png, rel)
+    ser, _sizes = report.render(results, md, png, rel)
     say("wrote %s and %s" % (os.path.relpath(md, REPO), os.path.relpath(png, REPO)))
-    return ser, sizes
-
-
-def print_summary(ser, sizes):
-    say("")
-    say("%-26s %-6s" % ("method", "mode") + "".join("%16s" % ("N=%d" % n) for n in sizes))
-    methods = [m[0] for m in report.METHODS]
-    for variant, _form, _fmt in report.PLAYBOOK_VARIANTS:
-        for method in (variant + "_task", variant, variant + "_empty"):
-            if method not in methods:
-                methods.append(method)
-    for method in methods:
-        for mode in ("apply", "noop"):
-            if method.endswith("_empty") and mode == "noop":
-                continue
-            per_n = ser.get(method, {}).get(mode)
-            if not per_n:
-                continue
-            cells = []
-            for n in sizes:
-                e = per_n.get(n)
-                cells.append("%16s" % ("-" if e is None else ("~%.3f*" if e.get("extrapolated")
-                                                              else "%.3f") % e["median"]))
-            say("%-26s %-6s" % (method, "" if method.endswith("_empty") else mode) + "".join(cells))
-    say("(* = extrapolated; seconds, median)")
-    say(report.targets(ser))
+    for row in report.summary_rows(ser, report.busy(results)):
+        say(row)
 
 
 def main(argv=None):
@@ -250,8 +227,7 @@ def main(argv=None):
     if args.from_json:
         with open(args.from_json) as fh:
             results = json.load(fh)
-        ser, sizes = render(results, args.publish if args.publish is not None else True, stamp)
-        print_summary(ser, sizes)
+        render(results, args.publish if args.publish is not None else True, stamp)
         return 0
 
     if os.geteuid() != 0:
@@ -359,8 +335,7 @@ def main(argv=None):
         json.dump(results, fh, indent=1)
     shutil.copyfile(path, os.path.join(RESULTS, "latest.json"))
     say("wrote %s (%.0f s)" % (os.path.relpath(path, REPO), time.time() - t0))
-    ser, sizes = render(results, publish, stamp)
-    print_summary(ser, sizes)
+    render(results, publish, stamp)
     return 0
 
 
