@@ -45,6 +45,8 @@ def _node(plan, name):
 def hostgw_peer_routes(plan, name):
     """NAME's peer routes ``[{dest, via, dev}]``, both families, from the plan."""
     _node(plan, name)
+    if "route_table" not in plan:
+        raise AnsibleFilterError("expected the cluster plan (hostgw_plan) with its route_table")
     return cluster.peer_routes(plan, name)
 
 

@@ -105,3 +105,17 @@ def test_netfilter_waits_for_the_lock_and_reads_after_the_release(netns):
     assert res["changed"] is False and res["commands"] == []
     listing = json.loads(netns.run(["nft", "-j", "list", "table", "inet", nf.DEFAULT_NAME]).stdout)
     assert nf.nft_live_text(listing, nf.DEFAULT_NAME) == nf.nft_wanted_text(config)
+
+
+def test_reconcile_command_waits_for_the_lock_and_reads_after_the_release(netns, tmp_path):
+    params = {"command": str(tmp_path / "sbin" / "podnet-hostgw-reconcile"), "lib_dir": str(tmp_path / "lib"),
+              "unit_dir": str(tmp_path / "units"), "state_file": str(tmp_path / "state.json"), "enable": False}
+    (tmp_path / "sbin").mkdir()
+    (tmp_path / "units").mkdir()
+    first = netns.module("reconcile_command", params)
+    assert first.get("failed") is not True and first["changed"] is True, first
+    # Removed while the module waits: had it read before the release, it
+    # would find its install whole and leave the command missing.
+    res = run_behind_the_lock(netns, "reconcile_command", params, lambda: os.unlink(params["command"]))
+    assert res["changed"] is True and res["changes"] == ["write %s" % params["command"]], res
+    assert os.path.isfile(params["command"])

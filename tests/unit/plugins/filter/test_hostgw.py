@@ -5,6 +5,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.plugins.filter.core import to_nice_json
 
 from ansible_collections.podnet.hostgw.plugins.filter import hostgw as f
+from ansible_collections.podnet.hostgw.plugins.module_utils import cluster
 from tests.conftest import REPO
 
 PLAN = {
@@ -15,6 +16,7 @@ PLAN = {
                {"owner": "host3", "dest": "192.168.2.0/24", "via": "10.168.0.3"}],
     "complete": True,
 }
+PLAN["route_table"] = cluster.route_table(PLAN["routes"])
 
 
 def test_peer_routes_exclude_own_and_use_own_device():
@@ -39,6 +41,16 @@ def test_unknown_host_and_wrong_input_fail_clearly():
         f.hostgw_peer_routes(PLAN, "host9")
     with pytest.raises(AnsibleFilterError, match="expected the cluster plan"):
         f.hostgw_peer_route_lines({"nodes": {}}, "host1")
+    with pytest.raises(AnsibleFilterError, match="with its route_table"):
+        f.hostgw_peer_routes(dict((k, v) for k, v in PLAN.items() if k != "route_table"), "host1")
+
+
+def test_the_route_table_holds_the_route_list_and_owners_with_spaces_survive():
+    plan = dict(PLAN, nodes=dict(PLAN["nodes"], **{"host 4": {"interface": "eth1"}}),
+                routes=PLAN["routes"] + [{"owner": "host 4", "dest": "fd00:10:0:4::/64", "via": "fd00::4"}])
+    plan["route_table"] = cluster.route_table(plan["routes"])
+    assert f.hostgw_peer_routes(plan, "host 4") == [dict(dest=r["dest"], via=r["via"], dev="eth1") for r in PLAN["routes"]]
+    assert f.hostgw_peer_routes(plan, "host1")[-1] == {"dest": "fd00:10:0:4::/64", "via": "fd00::4", "dev": "eth0"}
 
 
 NODE = {"pod_subnet": "192.168.1.0/24", "gateway": "192.168.1.1/24",

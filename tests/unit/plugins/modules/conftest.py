@@ -18,9 +18,10 @@ from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.lock import 
 
 
 @pytest.fixture(autouse=True)
-def host_lock_path(tmp_path, monkeypatch):
-    """The modules take the host-wide lock: keep it off the machine's /run/lock."""
-    path = str(tmp_path / "podnet-hostgw.lock")
+def host_lock_path(tmp_path_factory, monkeypatch):
+    """The modules take the host-wide lock: keep it off the machine's /run/lock
+    (and out of tmp_path, which tests compare before and after)."""
+    path = str(tmp_path_factory.mktemp("lock") / "podnet-hostgw.lock")
     monkeypatch.setenv(LOCK_PATH_ENV, path)
     return path
 
