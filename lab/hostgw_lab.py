@@ -423,6 +423,51 @@ def start_holder(lab, host, h):
     raise LabError("holder for %s did not start; see %s" % (host, log.name))
 
 
+def end_holder(pid, timeout=5):
+    """SIGTERM the holder PID (checked by holder_alive), SIGKILL after
+    TIMEOUT seconds.  True when it was running."""
+    if not pid or not holder_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while holder_alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    if holder_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def stop_holder(lab, host):
+    """Take lab host HOST off the management network: its holder ends (by
+    its recorded PID) and its PID file goes, so Ansible finds it unreachable.
+    Its network namespace stays with every link, address, route and rule
+    in it (the host keeps forwarding); its mount and UTS namespaces end with
+    the holder: /run's tmpfs is gone, the overlays' contents stay in the
+    lab's state directory.  restart_holder() brings it back."""
+    state = load_state(lab)
+    if not state or host not in state["hosts"]:
+        raise LabError("no host %r in lab %s" % (host, lab))
+    end_holder(state["hosts"][host].get("pid"))
+    if os.path.exists(pid_file(lab, host)):
+        os.unlink(pid_file(lab, host))
+
+
+def restart_holder(lab, host):
+    """A new holder for HOST after stop_holder(): the same network namespace,
+    fresh mount and UTS namespaces over the same overlays (what the host
+    wrote under /etc, /var/lib, /opt and /usr/local is back; /run starts
+    empty, as after a reboot).  Returns its PID."""
+    state = load_state(lab)
+    if not state or host not in state["hosts"]:
+        raise LabError("no host %r in lab %s" % (host, lab))
+    h = state["hosts"][host]
+    if holder_alive(h.get("pid") or 0):
+        raise LabError("host %s of lab %s is running (pid %d)" % (host, lab, h["pid"]))
+    h["pid"] = start_holder(lab, host, h)
+    save_state(state)
+    return h["pid"]
+
+
 CNI_PATH = "/usr/lib/cni"
 CNI_CONFLIST = "/etc/cni/net.d/10-podnet.conflist"
 
@@ -533,14 +578,7 @@ def down(lab):
         if netns_exists(c["netns"]):
             ip("netns", "del", c["netns"], check=False)
     for host, h in sorted(state.get("hosts", {}).items()):
-        pid = h.get("pid")
-        if pid and holder_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.time() + 5
-            while holder_alive(pid) and time.time() < deadline:
-                time.sleep(0.05)
-            if holder_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        end_holder(h.get("pid"))
         left = ip("netns", "pids", h["netns"], check=False).stdout.split() \
             if netns_exists(h["netns"]) else []
         if left:

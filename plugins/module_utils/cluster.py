@@ -879,8 +879,10 @@ def ipam_range_end(subnet):
     return str(net[-3])
 
 
-def peer_routes(the_plan, name):
-    """NAME's routes: every other node's pod subnets via its node IPs, on NAME's interface."""
+def peer_routes(the_plan, name, owners=None):
+    """NAME's routes: every other node's pod subnets via its node IPs, on
+    NAME's interface; with OWNERS, only the routes to those nodes."""
     dev = the_plan["nodes"][name]["interface"]
+    wanted = None if owners is None else frozenset(owners)
     return [{"dest": r["dest"], "via": r["via"], "dev": dev}
-            for r in the_plan["routes"] if r["owner"] != name]
+            for r in the_plan["routes"] if r["owner"] != name and (wanted is None or r["owner"] in wanted)]
