@@ -468,6 +468,42 @@ def restart_holder(lab, host):
     return h["pid"]
 
 
+def readdress(lab, host, address):
+    """Move lab host HOST's underlay address (eth0) to ADDRESS, a free one of
+    the lab's underlay: a node whose IP changes.  The new address comes first
+    and the old one goes with promote_secondaries on, so the connected and
+    default routes stay; the lab's state follows (BIRD's router id, what a
+    restarted holder writes to /etc/hosts)."""
+    state = load_state(lab)
+    if not state or host not in state["hosts"]:
+        raise LabError("no host %r in lab %s" % (host, lab))
+    h = state["hosts"][host]
+    old = h["node_ip"]
+    prefix = _eth0_prefix(h["netns"], old)
+    new = _addr(address, "host %s: new address" % host)
+    underlay = ipaddress.ip_interface("%s/%d" % (old, prefix)).network
+    if new not in underlay or new in (underlay[0], underlay[-1]):
+        raise LabError("host %s: %s is not a host address of the underlay %s" % (host, new, underlay))
+    if str(new) in {x["node_ip"] for x in state["hosts"].values()}:
+        raise LabError("host %s: %s is already a lab host's address" % (host, new))
+    ns = h["netns"]
+    run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.conf.eth0.promote_secondaries=1"])
+    ip("addr", "add", "%s/%d" % (new, prefix), "dev", "eth0", ns=ns)
+    ip("addr", "del", "%s/%d" % (old, prefix), "dev", "eth0", ns=ns)
+    h["node_ip"] = str(new)
+    save_state(state)
+    return old
+
+
+def _eth0_prefix(ns, address):
+    """The prefix length of ADDRESS on eth0 in namespace NS."""
+    for info in json.loads(ip("-json", "-4", "addr", "show", "dev", "eth0", ns=ns).stdout or "[]"):
+        for a in info.get("addr_info", []):
+            if a.get("local") == address:
+                return int(a["prefixlen"])
+    raise LabError("%s has no address %s on eth0" % (ns, address))
+
+
 CNI_PATH = "/usr/lib/cni"
 CNI_CONFLIST = "/etc/cni/net.d/10-podnet.conflist"
 
