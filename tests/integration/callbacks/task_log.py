@@ -4,8 +4,8 @@
 PODNET_TASK_LOG, ``{"task", "host", "status", "changed"}``.
 
 ``host`` is the host the result is about: the delegated host of a task run
-with delegate_to (each item of a delegated loop on its own line), else the
-task's host.  ``status`` is ok, failed, unreachable or skipped.
+with delegate_to (each item of a ``delegate_to: "{{ item }}"`` loop on its
+own line), else the task's host.  ``status`` is ok, failed, unreachable or skipped.
 """
 
 import json
@@ -38,12 +38,24 @@ class CallbackModule(CallbackBase):
         if not self._path:
             return
         data = result._result if data is None else data
-        delegated = (data.get("_ansible_delegated_vars") or {}).get("ansible_delegated_host")
-        entry = {"task": result._task.get_name(), "host": delegated or result._host.get_name(),
+        entry = {"task": result._task.get_name(), "host": self._about(result, data),
                  "status": "unreachable" if data.get("unreachable") else status,
                  "changed": bool(data.get("changed"))}
         with open(self._path, "a") as fh:
             fh.write(json.dumps(entry) + "\n")
+
+    @staticmethod
+    def _about(result, data):
+        """The delegated host (the loop item of a 'delegate_to: item' loop, as
+        the day-2 playbooks delegate; else the delegated address), or the
+        task's host."""
+        task = result._task
+        if not task.delegate_to:
+            return result._host.get_name()
+        item = data.get(data.get("ansible_loop_var") or "item")
+        if isinstance(item, str) and task.loop is not None:
+            return item
+        return (data.get("_ansible_delegated_vars") or {}).get("ansible_host") or str(task.delegate_to)
 
     def _final(self, result, status):
         # A loop's items are logged one by one (v2_runner_item_*).
