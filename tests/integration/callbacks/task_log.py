@@ -55,7 +55,7 @@ class CallbackModule(CallbackBase):
         item = data.get(data.get("ansible_loop_var") or "item")
         if isinstance(item, str) and task.loop is not None:
             return item
-        return (data.get("_ansible_delegated_vars") or {}).get("ansible_host") or str(task.delegate_to)
+        return (data.get("_ansible_delegated_vars") or {}).get("ansible_host") or result._host.get_name()
 
     def _final(self, result, status):
         # A loop's items are logged one by one (v2_runner_item_*).
