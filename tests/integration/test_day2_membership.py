@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 OLD = ("host1", "host2", "host3")
 HOST4_ROUTE = "192.168.3.0/24 via 10.168.0.4 dev eth0 proto hostgw"
 SCALE_PEER_TASK = "Route the new hosts' pod subnets on every other host of the group"
+READ_OTHERS = "podnet.hostgw.preflight : Read the group's hosts outside this batch (read-only)"
 
 
 def outside(name):
@@ -102,10 +103,10 @@ def test_scale_adds_a_node_with_limit_and_touches_only_the_new_routes_elsewhere(
     tasks = scaled.changed_tasks()
     assert sorted(tasks) == ["host1", "host2", "host3", "host4"]
     for host in OLD:
-        # Read by delegation, then exactly one task with one route.
+        # Read by delegation, then exactly one task with one route; no other task ran there.
         assert tasks[host] == [SCALE_PEER_TASK], (host, tasks[host])
-        assert scaled.results("podnet.hostgw.preflight : Read the group's hosts outside this batch (read-only)")[
-            host] == "ok"
+        assert set(e["task"] for e in scaled.log if e["host"] == host) == {READ_OTHERS, SCALE_PEER_TASK}, host
+        assert scaled.results(READ_OTHERS)[host] == "ok"
     after = lab.snapshot()
     for host in OLD:
         assert gained(snap[host], after[host]) == ({HOST4_ROUTE}, set()), host
