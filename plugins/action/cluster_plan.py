@@ -11,6 +11,9 @@ from ansible_collections.podnet.hostgw.plugins.module_utils import cluster
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import report
 
+# Each host's own settings: what the host set in its settings_var (templated
+# in its own play, so an import's or a play's vars count), else its hostvars
+# (inventory variables, facts and extra vars: never play vars).
 HOST_KEYS = {
     "pod_subnet": "hostgw_pod_subnet",
     "pod_subnet_v6": "hostgw_pod_subnet_v6",
@@ -19,9 +22,11 @@ HOST_KEYS = {
     "interface": "hostgw_interface",
     "ansible_host": "ansible_host",
 }
-INFO_KEYS = ("interfaces", "connected", "default", "recorded", "record_problem", "cluster_routes", "files")
+INFO_KEYS = ("interfaces", "connected", "default", "recorded", "record_problem", "cluster_routes", "files",
+             "systemd", "reconcile_files")
 REPORT = "podnet.hostgw preflight, no host was changed"
-VARS = {"info_var": "__hostgw_info", "read_var": "__hostgw_info_read", "planned_var": "__hostgw_planned"}
+VARS = {"info_var": "__hostgw_info", "read_var": "__hostgw_info_read", "planned_var": "__hostgw_planned",
+        "settings_var": "__hostgw_host_settings"}
 
 
 def _info(result):
@@ -95,6 +100,7 @@ class ActionModule(ActionBase):
             return result
 
         info_var = args.get("info_var", VARS["info_var"])
+        settings_var = args.get("settings_var", VARS["settings_var"])
         read, read_problems = _read_by_delegation(task_vars.get(args.get("read_var", VARS["read_var"])))
         # A host's own read of this play, or the delegated one; a host outside
         # the play was not read this run (a value left by an earlier play is stale).
@@ -102,10 +108,11 @@ class ActionModule(ActionBase):
         hosts = []
         for name in group:
             hv = hostvars[name]
-            own = read.get(name, hv.get(info_var) if name in play else None)
-            host = {"name": name, "info": _info(own)}
+            info = read.get(name, hv.get(info_var) if name in play else None)
+            host = {"name": name, "info": _info(info)}
+            own = hv.get(settings_var)
             for key, var in HOST_KEYS.items():
-                host[key] = hv.get(var)
+                host[key] = own[var] if isinstance(own, dict) and var in own else hv.get(var)
             hosts.append(host)
         settings = {k: args[k] for k in cluster.SETTINGS if k in args}
 

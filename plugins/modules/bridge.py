@@ -16,7 +16,7 @@ description:
   - Ensures a Linux bridge (for example C(cni0)) exists with the wanted MTU, link state and addresses, or that it is absent.
   - This is the bridge a host-gw pod network hangs its pods on; it holds the first address of the host's pod subnet,
     for example V(192.168.1.1/24), which the pods use as their gateway.
-  - Reads the current state with C(ip -json -details link show) and C(ip -json addr show) and applies all changes with
+  - Reads the current state with one C(ip -json -details addr show dev NAME) and applies all changes with
     one C(ip -batch -) run, so a change costs one process and the kernel applies it within milliseconds.
   - New addresses are added before old ones are deleted, so the bridge keeps a gateway address throughout a change.
     Two cases follow the deletion instead, because the kernel would refuse or drop the new address otherwise - an
@@ -42,6 +42,7 @@ attributes:
     support: full
     details:
       - The diff is a readable text of the bridge before and after - state, link state, MTU and addresses.
+        With O(state_file), a second diff entry shows the file's C(bridge) section before and after.
   platform:
     description: Target OS/families that can be operated against.
     support: full
@@ -109,6 +110,22 @@ options:
       - If V(false), addresses not listed are kept (except the same IP with another prefix length, see O(addresses)).
     type: bool
     default: false
+  state_file:
+    description:
+      - The host's desired-state file (the roles use C(/etc/podnet/hostgw-state.json)), which the
+        C(podnet-hostgw-reconcile) command reads to re-create the bridge and its addresses between playbook
+        runs. Unset, no state is written.
+      - The module keeps its C(bridge) section there - O(name), O(mtu) and O(addresses) - updated inside the
+        host-wide lock before the kernel is changed, so the command never sees a kernel and a file that do not
+        belong together. The file is written atomically (a temporary file in the same directory, then a rename).
+      - A change of the section is a change of the task (and in check mode is only reported); the diff shows
+        it as a second entry.
+      - O(state=absent) removes the section when it names this bridge; removing the file's last section
+        deletes the file.
+      - A file at this path that is not the collection's state file is never overwritten - the module fails.
+        A damaged one of the collection's (truncated, edited by hand, bad checksum) is replaced, with a warning.
+      - The reconcile command brings the bridge up, so O(up=false) cannot be combined with it.
+    type: path
 requirements:
   - iproute2 with JSON output (C(ip -json)) on the target
   - the C(bridge) kernel module
@@ -238,6 +255,18 @@ failed_commands:
       command: addr add fd00:1::1/64 dev cni0
       error: "Error: ipv6: IPv6 is disabled on this device."
       hint: "IPv6 is disabled on this link: check the sysctls net.ipv6.conf.cni0.disable_ipv6 and net.ipv6.conf.default.disable_ipv6"
+state_file:
+  description: The state file, and whether its C(bridge) section was (or in check mode would be) changed.
+  returned: when O(state_file) is set
+  type: dict
+  contains:
+    path:
+      description: Its path.
+      type: str
+    changed:
+      description: Whether the section changed.
+      type: bool
+  sample: {path: /etc/podnet/hostgw-state.json, changed: false}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -246,8 +275,10 @@ from ansible_collections.podnet.hostgw.plugins.module_utils.module_support impor
     fail_problems,
     host_lock,
     ip_command,
+    open_state,
+    record_state,
 )
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge, bridge_host
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge, bridge_host, state
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
 
 ARGUMENT_SPEC = dict(
@@ -257,6 +288,7 @@ ARGUMENT_SPEC = dict(
     up=dict(type="bool", default=True),
     addresses=dict(type="list", elements="str", default=[]),
     exclusive=dict(type="bool", default=False),
+    state_file=dict(type="path"),
 )
 
 
@@ -273,17 +305,35 @@ class Bridge(object):
         self.module.fail_json(msg=msg, **dict(self.result, **extra))
 
     def run(self):
-        ifaces, problems = bridge.validate_params(self.name, self.params["mtu"],
-                                                  self.params["addresses"])
+        p = self.params
+        ifaces, problems = bridge.validate_params(self.name, p["mtu"], p["addresses"])
+        if p["state_file"] and p["state"] == "present" and not p["up"]:
+            problems.append("up is false, but the reconcile command reading state_file brings "
+                            "the bridge up; leave state_file unset for a bridge kept down")
         if problems:
             fail_problems(self.module, "invalid parameters, nothing was changed", problems,
                           **self.result)
         ipc = ip_command(self.module)
         with host_lock(self.module, **self.result):
             change = self.plan(ipc, ifaces)
+            if p["state_file"]:
+                self.record(ifaces)
             if change["commands"] and not self.module.check_mode:
                 self.apply(ipc, change)
         return self.result
+
+    def record(self, ifaces):
+        """The state file's bridge section: this bridge, or none with state=absent
+        (a section naming another bridge stays)."""
+        p = self.params
+        doc = open_state(self.module, p["state_file"], **self.result)
+        if p["state"] == "present":
+            section = state.bridge_section(self.name, p["mtu"], bridge.sort_cidrs(ifaces))
+        else:
+            section = doc.section("bridge")
+            if section is not None and section.get("name") == self.name:
+                section = None
+        record_state(self.module, doc, "bridge", section, self.result)
 
     def plan(self, ipc, ifaces):
         p = self.params
@@ -319,7 +369,8 @@ class Bridge(object):
             self.fail(str(exc))
         self.result["bridge"] = outcome.bridge
         if outcome.batch_failed:
-            self.result["changed"] = len(outcome.failures) < len(change["commands"])
+            self.result["changed"] = (len(outcome.failures) < len(change["commands"])
+                                      or self.result.get("state_file", {}).get("changed", False))
             self.fail(outcome.error, failed_commands=outcome.failures, stderr=outcome.batch.err)
         if outcome.error:
             self.fail(outcome.error)

@@ -24,7 +24,9 @@ description:
     other or an underlay network, duplicate or foreign node IPs, peers not
     reachable on one L2 segment, MTU out of range, an exhausted cluster CIDR,
     a name, path, choice or boolean setting the modules would refuse, an
-    unreadable record, a O(sysctl_file) that is not the collection's, a route
+    unreadable record, a O(sysctl_file) that is not the collection's, a file
+    in the place of the reconcile command or its units that is not the
+    collection's (with O(reconcile)), a route
     of another owner holding the place of a planned peer route (unless
     O(route_takeover)).
   - A recorded subnet passes the same checks as an explicit one, and must
@@ -96,6 +98,19 @@ options:
         from a complete view though only the play's hosts are changed (C(hostgw_read_whole_group)).
     type: bool
     default: false
+  settings_var:
+    description:
+      - Name of the variable in which each host set its own C(hostgw_pod_subnet),
+        C(hostgw_pod_subnet_v6), C(hostgw_node_ip), C(hostgw_node_ip_v6) and
+        C(hostgw_interface) (a dict by those names), templated in its own play
+        so that play variables (an imported playbook's C(vars), a play's
+        C(vars)) count. The P(podnet.hostgw.preflight#role) role sets it.
+      - A host without it, and C(ansible_host), are read from C(hostvars),
+        which hold inventory variables, facts and extra vars, but never play
+        variables. So are the hosts read by delegation (a later C(serial)
+        batch, or outside C(--limit)), which have not run the role yet.
+    type: str
+    default: __hostgw_host_settings
   cluster_cidr:
     description: The IPv4 pod network.
     type: str
@@ -176,6 +191,17 @@ options:
     type: raw
   flannel_subnet_env:
     description: C(hostgw_flannel_subnet_env), checked to be a boolean.
+    type: raw
+  reconcile:
+    description:
+      - C(hostgw_reconcile), checked to be a boolean. When true, a file at one of the paths the
+        M(podnet.hostgw.reconcile_command) module installs that is not the collection's stops the run.
+    type: raw
+  reconcile_interval:
+    description: C(hostgw_reconcile_interval), a whole number of seconds from 1 to 86400.
+    type: raw
+  reconcile_watch:
+    description: C(hostgw_reconcile_watch), checked to be a boolean.
     type: raw
 notes:
   - Every setting is optional here and only checked when given; the

@@ -60,6 +60,8 @@ attributes:
     details:
       - The diff shows the routes carrying the module's protocol in the tables read, one
         C(ip route) style line each, sorted.
+      - With O(state_file), a second diff entry shows the file's C(routes) section before and
+        after.
   platform:
     platforms: linux
 requirements:
@@ -234,6 +236,30 @@ options:
         RV(commands) starts with C(nexthop add) lines and ends with C(nexthop del) lines.
     type: bool
     default: false
+  state_file:
+    description:
+      - The host's desired-state file (the roles use C(/etc/podnet/hostgw-state.json)), which
+        the C(podnet-hostgw-reconcile) command reads to re-add missing routes and repair
+        altered ones between playbook runs (after a link flap, say). Unset, no state is written.
+      - The module keeps its C(routes) section there - O(protocol), O(protocol_number),
+        O(nexthop_objects), the tables it manages and the routes - updated inside the
+        host-wide lock before the kernel is changed, so the command never sees a kernel and a
+        file that do not belong together (a purged route is never re-added from an older
+        file). The file is written atomically (a temporary file in the same directory, then a
+        rename).
+      - The section follows what the run leaves in the kernel - present routes are recorded,
+        routes O(routes[].state=absent) names are dropped, a route moved to a new metric is
+        recorded at the new one, and with O(purge) every recorded route of the tables read that
+        is not in O(routes) is dropped. Routes a run does not touch stay recorded. A new
+        O(protocol) or O(protocol_number) starts the section afresh.
+      - A section left without routes is removed; removing the file's last section deletes the
+        file.
+      - A change of the section is a change of the task (and in check mode is only reported);
+        the diff shows it as a second entry.
+      - A file at this path that is not the collection's state file is never overwritten - the
+        module fails. A damaged one of the collection's (truncated, edited by hand, bad
+        checksum) is replaced, with a warning.
+    type: path
 notes:
   - All commands run as argument vectors with C(LC_ALL=C); route lines go to C(ip -batch -) on
     standard input and control characters are rejected before that.
@@ -461,6 +487,18 @@ stderr:
   description: After a failed batch, what C(ip -batch) printed on standard error.
   returned: failure
   type: str
+state_file:
+  description: The state file, and whether its C(routes) section was (or in check mode would be) changed.
+  returned: when O(state_file) is set
+  type: dict
+  contains:
+    path:
+      description: Its path.
+      type: str
+    changed:
+      description: Whether the section changed.
+      type: bool
+  sample: {path: /etc/podnet/hostgw-state.json, changed: false}
 """
 
 import contextlib
@@ -473,12 +511,15 @@ from ansible_collections.podnet.hostgw.plugins.module_utils.module_support impor
     fail_problems,
     host_lock,
     ip_command,
+    open_state,
+    record_state,
 )
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names, state
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import Problems
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes import (
     batch,
+    desired,
     kernel,
     nexthops,
     options,
@@ -506,6 +547,7 @@ def argument_spec():
         protocol_number=dict(type="int", default=names.DEFAULT_PROTOCOL_NUMBER),
         protos_dir=dict(type="path", default="/etc/iproute2/rt_protos.d"),
         nexthop_objects=dict(type="bool", default=False),
+        state_file=dict(type="path"),
     )
 
 
@@ -537,6 +579,8 @@ class IpRoute(object):
             plan = self.plan(wanted, seen)
             file_changed = self.ensure_protos_file()
             self.report(plan, reads, file_changed)
+            if self.module.params["state_file"]:
+                self.record(wanted, reads)
             if plan.commands and not self.module.check_mode:
                 self.apply(plan, reads, file_changed)
         self.module.exit_json(**self.result)
@@ -635,6 +679,21 @@ class IpRoute(object):
                 after="".join(line + "\n" for line in plan.after),
                 before_header=header, after_header=header)
 
+    def record(self, wanted, reads):
+        """The state file's routes section: the routes this host keeps after
+        the run (see routes.desired), or none when there are none."""
+        p = self.module.params
+        doc = open_state(self.module, p["state_file"], **self.result)
+        old = doc.section("routes")
+        same_tag = old is not None and (old["protocol"], old["protocol_number"]) == (
+            self.name, self.number)
+        lines, tables = desired.merge(old["routes"] if same_tag else (), wanted, reads, p["purge"])
+        section = None
+        if lines:
+            section = state.routes_section(self.name, self.number, p["nexthop_objects"], tables,
+                                           lines)
+        record_state(self.module, doc, "routes", section, self.result)
+
     def apply(self, plan, reads, file_changed):
         """One batch; after a failure, what is and is not in effect."""
         try:
@@ -646,7 +705,8 @@ class IpRoute(object):
         if outcome.rc == 0:
             return
         self.result["routes"] = outcome.routes
-        self.result["changed"] = bool(outcome.applied) or file_changed
+        self.result["changed"] = (bool(outcome.applied) or file_changed
+                                  or self.result.get("state_file", {}).get("changed", False))
         if outcome.ok:
             self.module.warn("ip -batch reported errors but every change is in effect: %s"
                              % outcome.stderr.strip())

@@ -66,6 +66,8 @@ attributes:
       - The diff shows the module's table and chains (and the jump rules) before and after, as
         text; nftables in the module's own normalised form (see RV(ruleset)), iptables as
         C(iptables -S) lines under a C(# iptables -t TABLE) header.
+      - With O(state_file), a second diff entry shows the file's C(netfilter) section before
+        and after.
   platform:
     platforms: linux
 requirements:
@@ -151,6 +153,24 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  state_file:
+    description:
+      - The host's desired-state file (the roles use C(/etc/podnet/hostgw-state.json)), which
+        the C(podnet-hostgw-reconcile) command reads to re-create the rules between playbook
+        runs when they are missing or drifted. Unset, no state is written.
+      - The module keeps its C(netfilter) section there - O(name), O(backend),
+        O(iptables_variant), O(cluster_cidrs), O(forward) and O(masquerade) - updated inside
+        the host-wide lock before the rules are changed, so the command never sees rules and a
+        file that do not belong together. The file is written atomically (a temporary file in
+        the same directory, then a rename).
+      - A change of the section is a change of the task (and in check mode is only reported);
+        the diff shows it as a second entry.
+      - O(state=absent) removes the section when it names O(name); removing the file's last
+        section deletes the file.
+      - A file at this path that is not the collection's state file is never overwritten - the
+        module fails. A damaged one of the collection's (truncated, edited by hand, bad
+        checksum) is replaced, with a warning.
+    type: path
 notes:
   - "Pod to pod traffic between hosts is not NATed by this module's rules. A broader
     masquerade rule of someone else (for example C(-o eth0 -j MASQUERADE) in another chain or
@@ -275,6 +295,18 @@ applied:
   returned: failure
   type: list
   elements: dict
+state_file:
+  description: The state file, and whether its C(netfilter) section was (or in check mode would be) changed.
+  returned: when O(state_file) is set
+  type: dict
+  contains:
+    path:
+      description: Its path.
+      type: str
+    changed:
+      description: Whether the section changed.
+      type: bool
+  sample: {path: /etc/podnet/hostgw-state.json, changed: false}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -283,9 +315,12 @@ from ansible_collections.podnet.hostgw.plugins.module_utils.module_support impor
     ModuleRunner,
     fail_problems,
     host_lock,
+    open_state,
+    record_state,
 )
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter as nf
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter_host as host
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import state
 
 ARGUMENT_SPEC = dict(
     cluster_cidrs=dict(type="list", elements="str"),
@@ -295,6 +330,7 @@ ARGUMENT_SPEC = dict(
     iptables_variant=dict(type="str", choices=list(nf.IPTABLES_VARIANTS), default="auto"),
     name=dict(type="str", default=nf.DEFAULT_NAME),
     state=dict(type="str", choices=["present", "absent"], default="present"),
+    state_file=dict(type="path"),
 )
 
 
@@ -321,6 +357,8 @@ class Netfilter(object):
             choice = self.choose(config, live)
             change = host.plan(config, live, choice.backend)
             self.report(tools, config, change)
+            if self.params["state_file"]:
+                self.record(config)
             if change.steps and self.module.check_mode:
                 self.check(tools, change)
             elif change.steps:
@@ -353,6 +391,22 @@ class Netfilter(object):
             self.result["diff"] = dict(before=change.before, after=change.after,
                                        before_header=header, after_header=header)
 
+    def record(self, config):
+        """The state file's netfilter section: this rule set, or none with
+        state=absent (a section naming another rule set stays)."""
+        p = self.params
+        doc = open_state(self.module, p["state_file"], **self.result)
+        if config.present:
+            section = state.netfilter_section(
+                config.name, p["backend"], p["iptables_variant"],
+                [str(n) for f in nf.FAMILIES for n in config.cidrs[f]],
+                config.forward, config.masquerade)
+        else:
+            section = doc.section("netfilter")
+            if section is not None and section.get("name") == config.name:
+                section = None
+        record_state(self.module, doc, "netfilter", section, self.result)
+
     def check(self, tools, change):
         problem = host.check(tools, change)
         if problem:
@@ -362,7 +416,8 @@ class Netfilter(object):
         applied, failure = host.apply(tools, change)
         if failure:
             self.result.update(applied=applied, rc=failure.rc, stderr=failure.stderr,
-                               changed=bool(applied))
+                               changed=bool(applied) or self.result.get("state_file", {}).get(
+                                   "changed", False))
             self.fail(failure.message)
 
     def verify(self, tools, config, change, backend):

@@ -7,8 +7,8 @@ that reaches it.  Pure logic, no I/O (bridge_host.py reads and applies).
 
 * validation of the MTU and the ``ADDRESS/PREFIX`` strings (the name follows
   ``names.ifname_problem``, the one interface-name rule);
-* parsing of ``ip -json -details link show dev NAME`` and
-  ``ip -json addr show dev NAME``;
+* parsing of ``ip -json -details addr show dev NAME`` (the link part and
+  the address part; ``link show`` and ``addr show`` give the same shapes);
 * the plan: which ``ip -batch`` lines turn the current state into the wanted
   one, which addresses that adds and removes, and the state afterwards.  In
   repair-only mode (the reconcile command) it only creates, adds and sets:
@@ -176,7 +176,7 @@ def describe_kind(kind):
 
 
 def parse_link(data):
-    """Parse ``ip -json -details link show dev NAME``.
+    """Parse the link of ``ip -json -details addr show dev NAME`` (or ``link show``).
 
     Returns None for an empty answer, else a dict with ``ifname``, ``ifindex``,
     ``kind`` (``linkinfo.info_kind``, None for devices without one), ``mtu``,
@@ -205,7 +205,7 @@ def is_kernel_managed(iface):
 
 
 def parse_addr_info(data):
-    """Parse ``ip -json addr show dev NAME`` into a list of dicts (kernel order):
+    """Parse the addresses of ``ip -json [-details] addr show dev NAME`` (kernel order):
     ``iface`` (IPv4Interface/IPv6Interface), ``cidr`` (normalised text),
     ``scope``, ``secondary`` (IPv4 secondary flag), ``tentative`` and
     ``kernel_managed`` (IPv6 link-local)."""

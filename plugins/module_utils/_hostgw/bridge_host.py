@@ -37,17 +37,20 @@ read failed) and ``error``: None, or one message saying what went wrong."""
 
 
 def read_state(ipc, name):
-    """``(link, addrs)`` of NAME as the kernel reports them; link None when
-    there is no such link, addrs only read for a bridge really named NAME."""
+    """``(link, addrs)`` of NAME as the kernel reports them, from one
+    ``ip -json -details addr show dev NAME`` (the link with its details and
+    its addresses); link None when there is no such link, addrs only for a
+    bridge really named NAME."""
     try:
-        link = parse_link(ipc.json(["-details", "link", "show", "dev", name]))
+        data = ipc.json(["-details", "addr", "show", "dev", name])
     except IpCommandError as exc:
         if any(text in (exc.stderr or "") for text in _MISSING):
             return None, []
         raise
+    link = parse_link(data)
     if link is None or link["ifname"] != name or link["kind"] != "bridge":
         return link, []
-    return link, parse_addr_info(ipc.json(["addr", "show", "dev", name]))
+    return link, parse_addr_info(data)
 
 
 def keeps_ipv6_on_down(name):

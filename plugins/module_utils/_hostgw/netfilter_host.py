@@ -12,6 +12,10 @@ a run, for the netfilter module and the reconcile command alike::
     change = plan(config, live, choice.backend, repair_only=True)
     failure = apply(tools, change)[1]                   # None on success
 
+The reconcile command reads less (``read_for_repair``: what the backend
+choice and a repair of the chosen backend need, one nft call on an nftables
+host) and plans the same way.
+
 Every command is an argv list with ``LC_ALL=C`` (command.Runner); scripts go
 to ``nft -f -`` and ``iptables-restore --noflush`` on standard input.
 """
@@ -20,6 +24,10 @@ import json
 from collections import namedtuple
 
 from . import netfilter as nf
+
+NFT_MISSING = "the nft command was not found (install the nftables package)"
+# What nft prints for a table that does not exist (ENOENT).
+NFT_NO_TABLE = "No such file or directory"
 
 IPT_BINARIES = {
     "auto": {4: ("iptables", "iptables-restore"), 6: ("ip6tables", "ip6tables-restore")},
@@ -88,16 +96,34 @@ class Tools(object):
         data = self.nft_json(["list", "table", nf.NFT_FAMILY, nf.nft_table(name)])
         return nf.nft_live_text(data, nf.nft_table(name))
 
+    def nft_read_table(self, name):
+        """Canonical text of table ``inet NAME`` from one ``nft -j list table``
+        (None when there is no such table); CommandFailed when nft cannot list."""
+        argv = [self.nft, "-j", "list", "table", nf.NFT_FAMILY, nf.nft_table(name)]
+        rc, out, err = self.run(argv)
+        if rc != 0 and NFT_NO_TABLE in (err or ""):
+            return None
+        if rc != 0:
+            raise CommandFailed(argv, rc, out, err)
+        try:
+            data = json.loads(out) if out.strip() else {}
+        except ValueError as exc:
+            raise CommandFailed(argv, 0, out, "output is not JSON (%s)" % exc)
+        return nf.nft_live_text(data, nf.nft_table(name))
+
     def nft_apply_argv(self, check=False):
         return [self.nft] + (["--check"] if check else []) + ["-f", "-"]
 
     # iptables -------------------------------------------------------------
 
-    def ipt_read(self, family):
-        """``{table: IptListing}`` of one family."""
+    def ipt_read(self, family, tables=None):
+        """``{table: IptListing}`` of one family: TABLES (names), or all of
+        the collection's tables."""
         listing = self.ipt[family][0]
         out = {}
         for table, _builtin, _suffix in nf.IPT_TABLES:
+            if tables is not None and table not in tables:
+                continue
             text = self.checked([listing] + WAIT + ["-t", table, "-S"])
             out[table] = nf.parse_ipt_listing(text)
         return out
@@ -134,7 +160,7 @@ def read(tools, name):
     collection's own nft table (nft works otherwise) raises CommandFailed."""
     live = Live()
     if not tools.nft:
-        live.nft_error = "the nft command was not found (install the nftables package)"
+        live.nft_error = NFT_MISSING
     else:
         try:
             tables = tools.nft_tables()
@@ -143,16 +169,57 @@ def read(tools, name):
             live.nft_error = str(exc)
         if live.nft_ok:
             live.nft_text = tools.nft_read(name, tables)
-    for family in nf.FAMILIES:
+    _read_ipt(tools, live, nf.FAMILIES, None)
+    return live
+
+
+def read_for_repair(tools, config, requested):
+    """``(Live, Choice)`` for a repair-only run of CONFIG with backend
+    REQUESTED, read with as few commands as the choice and the repair need:
+
+    * nftables (unless REQUESTED is iptables): one ``nft -j list table``;
+    * iptables ``filter`` of the families in use, when ``auto`` must know
+      whether a FORWARD policy is DROP (forward rules), or when nft is
+      not usable;
+    * both iptables tables of those families, when iptables holds the rules.
+
+    The Live holds iptables listings only when iptables holds the rules (a
+    repair-only plan of nftables looks at nothing else).  Raises
+    BackendError (as choose_backend) and CommandFailed."""
+    live = Live()
+    families = config.families()
+    if requested != "iptables":
+        if not tools.nft:
+            live.nft_error = NFT_MISSING
+        else:
+            try:
+                live.nft_text = tools.nft_read_table(config.name)
+                live.nft_ok = True
+            except CommandFailed as exc:
+                live.nft_error = str(exc)
+    if requested == "iptables" or (requested == "auto" and (config.forward or not live.nft_ok)):
+        _read_ipt(tools, live, families, None if requested == "iptables" or not live.nft_ok
+                  else ("filter",))
+    choice = choose_backend(config, live, requested)
+    if choice.backend == "iptables":
+        _read_ipt(tools, live, [f for f in families if len(live.ipt.get(f, ())) == 1], None)
+    else:
+        live.ipt = {}
+    return live, choice
+
+
+def _read_ipt(tools, live, families, tables):
+    """Read TABLES (None: all) of each of FAMILIES into LIVE; a missing tool or
+    a failed listing is noted in ``live.ipt_errors``."""
+    for family in families:
         if family not in tools.ipt:
             live.ipt_errors[family] = ("%s not found (install the iptables package)"
                                        % " and ".join(tools.missing_ipt[family]))
             continue
         try:
-            live.ipt[family] = tools.ipt_read(family)
+            live.ipt[family] = tools.ipt_read(family, tables)
         except CommandFailed as exc:
             live.ipt_errors[family] = str(exc)
-    return live
 
 
 # ----------------------------------------------------------- backend choice --

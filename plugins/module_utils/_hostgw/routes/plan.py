@@ -41,6 +41,7 @@ class Plan(object):
         self.conflicts = []    # sentences; nothing may run if set
         self.warnings = []
         self.foreign = []      # lines of other owners' routes identical to wanted ones, left in place
+        self.left_alone = []   # repair only: (wanted, kernel route of another owner that differs)
         self.before = []       # managed routes now (lines)
         self.after = []        # managed routes afterwards (lines)
         self.added_lines = []
@@ -89,7 +90,8 @@ def plan(wanted, kernel, ours, proto_number, purge=False, takeover=False, repair
     duplicates, no old metrics, no nexthop objects), never adopts or takes
     over a route of another protocol (one that holds a wanted identity is
     left in place and reported in ``warnings``, not a conflict, so the other
-    repairs go ahead).  PURGE and TAKEOVER must be off.
+    repairs go ahead; one that differs is also in ``left_alone``).  PURGE
+    and TAKEOVER must be off.
 
     NEXTHOPS is the parsed ``ip -json nexthop show`` (None when it was not
     read).  With NEXTHOP_OBJECTS (which needs NEXTHOPS) every present
@@ -246,6 +248,7 @@ class _Planner(object):
             self.result.warnings.append("%s: left in place %s of protocol %s (repair only never "
                                         "takes over a route)" % (w.describe(), first.line(proto=True),
                                                                  first.proto))
+            self.result.left_alone.append((w, first))
         else:
             self.result.conflicts.append(sentence)
 

@@ -4,8 +4,8 @@
 """Module-level tests of podnet.hostgw.bridge with a fake ``ip``.
 
 ``AnsibleModule.run_command`` is replaced by a small fake kernel that answers
-``ip -json -details link show dev NAME`` and ``ip -json addr show dev NAME``
-from the captured fixtures and records what ``ip -force -batch -`` gets.
+``ip -json -details addr show dev NAME`` from the captured link and address
+fixtures and records what ``ip -force -batch -`` gets.
 """
 
 import json
@@ -46,14 +46,21 @@ class FakeIp:
             if self.after is not None:
                 self.links = dict(self.after)
             return self.batch_result
-        if args[:5] == ["-json", "-details", "link", "show", "dev"] and len(args) == 6:
+        if args[:5] == ["-json", "-details", "addr", "show", "dev"] and len(args) == 6:
             name = args[5]
             if name not in self.links:
                 return 1, "", 'Device "%s" does not exist.\n' % name
-            return 0, self.links[name][0], ""
-        if args[:4] == ["-json", "addr", "show", "dev"] and len(args) == 5:
-            return 0, self.links[args[4]][1], ""
+            return 0, link_with_addresses(*self.links[name]), ""
         raise AssertionError("unexpected ip call: %r" % (argv,))
+
+
+def link_with_addresses(link_text, addr_text):
+    """What ``ip -json -details addr show dev NAME`` prints: the link's
+    details with its ``addr_info``."""
+    link = json.loads(link_text)
+    for entry, addrs in zip(link, json.loads(addr_text)):
+        entry["addr_info"] = addrs.get("addr_info", [])
+    return json.dumps(link)
 
 
 def cni0_dual():
@@ -238,7 +245,7 @@ def test_read_error_other_than_missing_fails(run):
 
     result = run(Broken({}), {"name": "cni0"})
     assert result["failed"] is True
-    assert result["msg"].startswith("cannot read the state of cni0: ip -json -details link show dev cni0 failed: "
+    assert result["msg"].startswith("cannot read the state of cni0: ip -json -details addr show dev cni0 failed: "
                                     "Cannot open netlink socket")
 
 
