@@ -15,6 +15,8 @@ that is up but not yet a node) or inside it (a node about to leave).
   metric) stay, and the removed host itself is not touched.
 """
 
+import json
+
 import pytest
 
 from tests.integration.day2kit import (HOST4, ROUTES_TASK, joined, lab_inventory, left, make_lab, our_routes,
@@ -26,6 +28,16 @@ OLD = ("host1", "host2", "host3")
 HOST4_ROUTE = "192.168.3.0/24 via 10.168.0.4 dev eth0 proto hostgw"
 SCALE_PEER_TASK = "Route the new hosts' pod subnets on every other host of the group"
 READ_OTHERS = "podnet.hostgw.preflight : Read the group's hosts outside this batch (read-only)"
+STATE_FILE = "/etc/podnet/hostgw-state.json"  # hostgw_state_path's default
+
+
+def recorded_routes(lab, host):
+    """The routes HOST's desired-state file records (what the reconcile command re-adds)."""
+    return set(json.loads(lab.on(host, "cat", STATE_FILE).stdout)["sections"]["routes"]["routes"])
+
+
+def without_state_file(snap):
+    return dict(snap, routes4=None, files=dict((k, v) for k, v in snap["files"].items() if not k.endswith(STATE_FILE)))
 
 
 def outside(name):
@@ -89,6 +101,7 @@ def test_scale_adds_a_node_with_limit_and_touches_only_the_new_routes_elsewhere(
     run(lab, lab.good_path).changed()
     inv = joined(lab.good, "host4")
     snap = lab.snapshot()
+    recorded = dict((h, recorded_routes(lab, h)) for h in OLD)
 
     # site.yml cannot plan a new host's subnet while its peers are outside --limit.
     refused = lab.site(inv, "--limit", "host4")
@@ -110,7 +123,10 @@ def test_scale_adds_a_node_with_limit_and_touches_only_the_new_routes_elsewhere(
     after = lab.snapshot()
     for host in OLD:
         assert gained(snap[host], after[host]) == ({HOST4_ROUTE}, set()), host
-        assert dict(after[host], routes4=None) == dict(snap[host], routes4=None), host
+        # Besides the route, only the desired-state file changed: it records the new route too.
+        assert without_state_file(after[host]) == without_state_file(snap[host]), host
+        assert recorded_routes(lab, host) - recorded[host] == {"192.168.3.0/24 via 10.168.0.4 dev eth0 table main metric 0"}, host
+        assert recorded[host] <= recorded_routes(lab, host), host
     assert_converged(lab, "host4", "192.168.3.0/24", PEERS)
 
     assert set(run(lab, inv).changed().values()) == {0}
