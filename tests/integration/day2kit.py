@@ -151,26 +151,39 @@ def pings(lab, container, address, count=3):
     return proc.returncode == 0
 
 
-Stats = collections.namedtuple("Stats", "transmitted received lost")
+Stats = collections.namedtuple("Stats", "transmitted received lost during")
 REPLY = re.compile(r"icmp_seq=(\d+) ")
-SUMMARY = re.compile(r"(\d+) packets transmitted, (\d+) received")
 
 
 class Pinger:
-    """``ping -i INTERVAL`` from a lab container to ADDRESS for the length of
-    a ``with`` block, in the container's network namespace (``ip netns exec``
-    execs ping: the PID we hold is ping's).  It is stopped by that PID with
-    SIGINT right after a reply arrives, so no request is in flight; then
-    ``stats`` holds what ping counted and ``lost``, the sequence numbers of
-    the requests that got no reply."""
+    """``ping -i INTERVAL`` to ADDRESS in network namespace NETNS for the
+    length of a ``with`` block (``ip netns exec`` execs ping: the PID we
+    hold is ping's; it is stopped by that PID).
 
-    def __init__(self, lab, container, address, interval=0.2):
-        self.argv = ["ip", "netns", "exec", lab.state()["containers"][container]["netns"],
-                     "ping", "-n", "-i", str(interval), address]
-        self.interval = interval
-        self.lines, self.replies = [], []
+    The measurement is a closed window of sequence numbers, so a busy
+    machine cannot make a request look lost: it runs from the first request
+    answered before the block began to the one sent TAIL requests after the
+    last reply seen when the block ended.  Ping goes on until GRACE requests
+    after that one are answered (replies that come late or out of order are
+    still counted); requests beyond the window, possibly in flight when ping
+    is stopped, are not part of it.  A request of the window without a reply is lost; when
+    replies stop coming at all, leaving the block fails.  ``stats``:
+    (requests in the window, those answered, the sequence numbers lost,
+    requests of the window up to the last one answered in the block)."""
+
+    TAIL, GRACE = 10, 5
+
+    def __init__(self, netns, address, interval=0.2, timeout=120):
+        self.argv = ["ip", "netns", "exec", netns, "ping", "-n", "-i", str(interval), address]
+        self.timeout = timeout
+        self.lines, self.replies = [], set()
         self.arrived = threading.Condition()
         self.proc = self.reader = self.stats = None
+        self.first = None
+
+    @classmethod
+    def from_container(cls, lab, container, address, **kwargs):
+        return cls(lab.state()["containers"][container]["netns"], address, **kwargs)
 
     def _read(self):
         for line in self.proc.stdout:
@@ -178,37 +191,40 @@ class Pinger:
                 self.lines.append(line)
                 match = REPLY.search(line)
                 if match:
-                    self.replies.append(int(match.group(1)))
+                    self.replies.add(int(match.group(1)))
                     self.arrived.notify_all()
 
     def __enter__(self):
-        self.lines, self.replies, self.stats = [], [], None
+        self.lines, self.replies, self.stats = [], set(), None
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=dict(os.environ, LC_ALL="C"))
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
         wait_for(lambda: self.replies, 30, "the first reply to %s" % " ".join(self.argv))
+        with self.arrived:
+            self.first = min(self.replies)
         return self
 
     def __exit__(self, *exc):
         try:
             with self.arrived:
-                seen = len(self.replies)
-                self.arrived.wait_for(lambda: len(self.replies) > seen, timeout=10)
-                if self.proc.poll() is None:
-                    os.kill(self.proc.pid, signal.SIGINT)
+                during = max(self.replies)
+                last = during + self.TAIL
+                answered = self.arrived.wait_for(lambda: max(self.replies) >= last + self.GRACE, timeout=self.timeout)
         finally:
             if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGINT)
                 try:
                     self.proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     os.kill(self.proc.pid, signal.SIGKILL)
                     self.proc.wait()
             self.reader.join(timeout=10)
-        text = "".join(self.lines)
-        match = SUMMARY.search(text)
-        assert match, "no statistics from %s:\n%s" % (" ".join(self.argv), text[-2000:])
-        transmitted, received = int(match.group(1)), int(match.group(2))
-        self.stats = Stats(transmitted, received, sorted(set(range(1, transmitted + 1)) - set(self.replies)))
+        window = set(range(self.first, last + 1))
+        self.stats = Stats(len(window), len(window & self.replies), sorted(window - self.replies),
+                           during - self.first + 1)
+        if exc[0] is None:
+            assert answered, "no reply to icmp_seq=%d (and %d more) within %d s after the block: %s\n%s" % (
+                last, self.GRACE, self.timeout, " ".join(self.argv), "".join(self.lines[-10:]))
         return False
 
