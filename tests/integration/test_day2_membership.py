@@ -37,7 +37,10 @@ def recorded_routes(lab, host):
 
 
 def without_state_file(snap):
-    return dict(snap, routes4=None, files=dict((k, v) for k, v in snap["files"].items() if not k.endswith(STATE_FILE)))
+    """SNAP without its IPv4 routes and the state file (in the lab host's /etc overlay: .../etc/upper/podnet/...)."""
+    files = dict((k, v) for k, v in snap["files"].items() if not k.endswith("/upper" + STATE_FILE[len("/etc"):]))
+    assert len(files) == len(snap["files"]) - 1, sorted(snap["files"])
+    return dict(snap, routes4=None, files=files)
 
 
 def outside(name):
