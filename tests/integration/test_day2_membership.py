@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 OLD = ("host1", "host2", "host3")
 HOST4_ROUTE = "192.168.3.0/24 via 10.168.0.4 dev eth0 proto hostgw"
+HOST4_RECORDED = "192.168.3.0/24 via 10.168.0.4 dev eth0 table main metric 0"  # as the state file records it
 SCALE_PEER_TASK = "Route the new hosts' pod subnets on every other host of the group"
 READ_OTHERS = "podnet.hostgw.preflight : Read the group's hosts outside this batch (read-only)"
 STATE_FILE = "/etc/podnet/hostgw-state.json"  # hostgw_state_path's default
@@ -128,7 +129,7 @@ def test_scale_adds_a_node_with_limit_and_touches_only_the_new_routes_elsewhere(
         assert gained(snap[host], after[host]) == ({HOST4_ROUTE}, set()), host
         # Besides the route, only the desired-state file changed: it records the new route too.
         assert without_state_file(after[host]) == without_state_file(snap[host]), host
-        assert recorded_routes(lab, host) - recorded[host] == {"192.168.3.0/24 via 10.168.0.4 dev eth0 table main metric 0"}, host
+        assert recorded_routes(lab, host) - recorded[host] == {HOST4_RECORDED}, host
         assert recorded[host] <= recorded_routes(lab, host), host
     assert_converged(lab, "host4", "192.168.3.0/24", PEERS)
 
@@ -155,6 +156,7 @@ def test_removing_a_node_drops_its_route_everywhere_and_nothing_else(lab):
         for argv in FOREIGN.values():
             assert lab.on(host, "ip", "route", "add", *argv).returncode == 0, argv
     before = lab.snapshot()
+    recorded = dict((h, recorded_routes(lab, h)) for h in OLD)
 
     removed = run(lab, left(member, "host4"))
     counts = removed.changed()
@@ -164,6 +166,9 @@ def test_removing_a_node_drops_its_route_everywhere_and_nothing_else(lab):
     for host in OLD:
         assert tasks[host] == [ROUTES_TASK], (host, tasks[host])
         assert gained(before[host], after[host]) == (set(), {HOST4_ROUTE}), host
-        assert dict(after[host], routes4=None) == dict(before[host], routes4=None), host
+        # Besides the route, only the desired-state file changed: it no longer records it.
+        assert without_state_file(after[host]) == without_state_file(before[host]), host
+        assert recorded[host] - recorded_routes(lab, host) == {HOST4_RECORDED}, host
+        assert recorded_routes(lab, host) <= recorded[host], host
     assert after["host4"] == before["host4"], "the removed host was touched"
     assert set(run(lab, left(member, "host4")).changed().values()) == {0}
