@@ -424,6 +424,87 @@ def start_holder(lab, host, h):
     raise LabError("holder for %s did not start; see %s" % (host, log.name))
 
 
+def end_holder(pid, timeout=5):
+    """SIGTERM the holder PID (checked by holder_alive), SIGKILL after
+    TIMEOUT seconds.  True when it was running."""
+    if not pid or not holder_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while holder_alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    if holder_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def stop_holder(lab, host):
+    """Take lab host HOST off the management network: its holder ends (by
+    its recorded PID) and its PID file goes, so Ansible finds it unreachable.
+    Its network namespace stays with every link, address, route and rule
+    in it (the host keeps forwarding); its mount and UTS namespaces end with
+    the holder: /run's tmpfs is gone, the overlays' contents stay in the
+    lab's state directory.  restart_holder() brings it back."""
+    state = load_state(lab)
+    if not state or host not in state["hosts"]:
+        raise LabError("no host %r in lab %s" % (host, lab))
+    end_holder(state["hosts"][host].get("pid"))
+    if os.path.exists(pid_file(lab, host)):
+        os.unlink(pid_file(lab, host))
+
+
+def restart_holder(lab, host):
+    """A new holder for HOST after stop_holder(): the same network namespace,
+    fresh mount and UTS namespaces over the same overlays (what the host
+    wrote under /etc, /var/lib, /opt and /usr/local is back; /run starts
+    empty, as after a reboot).  Returns its PID."""
+    state = load_state(lab)
+    if not state or host not in state["hosts"]:
+        raise LabError("no host %r in lab %s" % (host, lab))
+    h = state["hosts"][host]
+    if holder_alive(h.get("pid") or 0):
+        raise LabError("host %s of lab %s is running (pid %d)" % (host, lab, h["pid"]))
+    h["pid"] = start_holder(lab, host, h)
+    save_state(state)
+    return h["pid"]
+
+
+def readdress(lab, host, address):
+    """Move lab host HOST's underlay address (eth0) to ADDRESS, a free one of
+    the lab's underlay: a node whose IP changes.  The new address comes first
+    and the old one goes with promote_secondaries on, so the connected and
+    default routes stay; the lab's state follows (BIRD's router id, what a
+    restarted holder writes to /etc/hosts)."""
+    state = load_state(lab)
+    if not state or host not in state["hosts"]:
+        raise LabError("no host %r in lab %s" % (host, lab))
+    h = state["hosts"][host]
+    old = h["node_ip"]
+    prefix = _eth0_prefix(h["netns"], old)
+    new = _addr(address, "host %s: new address" % host)
+    underlay = ipaddress.ip_interface("%s/%d" % (old, prefix)).network
+    if new not in underlay or new in (underlay[0], underlay[-1]):
+        raise LabError("host %s: %s is not a host address of the underlay %s" % (host, new, underlay))
+    if str(new) in {x["node_ip"] for x in state["hosts"].values()}:
+        raise LabError("host %s: %s is already a lab host's address" % (host, new))
+    ns = h["netns"]
+    run(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.conf.eth0.promote_secondaries=1"])
+    ip("addr", "add", "%s/%d" % (new, prefix), "dev", "eth0", ns=ns)
+    ip("addr", "del", "%s/%d" % (old, prefix), "dev", "eth0", ns=ns)
+    h["node_ip"] = str(new)
+    save_state(state)
+    return old
+
+
+def _eth0_prefix(ns, address):
+    """The prefix length of ADDRESS on eth0 in namespace NS."""
+    for info in json.loads(ip("-json", "-4", "addr", "show", "dev", "eth0", ns=ns).stdout or "[]"):
+        for a in info.get("addr_info", []):
+            if a.get("local") == address:
+                return int(a["prefixlen"])
+    raise LabError("%s has no address %s on eth0" % (ns, address))
+
+
 CNI_PATH = "/usr/lib/cni"
 CNI_CONFLIST = "/etc/cni/net.d/10-podnet.conflist"
 
@@ -596,14 +677,7 @@ def down(lab):
         if netns_exists(c["netns"]):
             ip("netns", "del", c["netns"], check=False)
     for host, h in sorted(state.get("hosts", {}).items()):
-        pid = h.get("pid")
-        if pid and holder_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.time() + 5
-            while holder_alive(pid) and time.time() < deadline:
-                time.sleep(0.05)
-            if holder_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        end_holder(h.get("pid"))
         left = ip("netns", "pids", h["netns"], check=False).stdout.split() \
             if netns_exists(h["netns"]) else []
         if left:

@@ -36,6 +36,18 @@ options:
     type: path
     vars:
       - name: ansible_nsenter_pid_file
+  nsenter_pid_dir:
+    description:
+      - Directory of PID files named after the target host, C(<dir>/<host>.pid), where
+        C(<host>) is the host's address (C(ansible_host), else its inventory name).
+      - One value for every host of a group that also names the right file for a task
+        delegated to another host (where C(inventory_hostname) in a templated
+        O(nsenter_pid_file) is still the task's own host).
+      - Used when neither O(nsenter_pid) nor O(nsenter_pid_file) is set.
+    type: path
+    version_added: 0.2.0
+    vars:
+      - name: ansible_nsenter_pid_dir
   nsenter_namespaces:
     description:
       - Which namespaces of the target to enter, as C(nsenter) flags without dashes.
@@ -93,9 +105,12 @@ class Connection(ConnectionBase):
         pid = self.get_option("nsenter_pid")
         if pid is None:
             pid_file = self.get_option("nsenter_pid_file")
+            if not pid_file and self.get_option("nsenter_pid_dir"):
+                pid_file = os.path.join(self.get_option("nsenter_pid_dir"),
+                                        "%s.pid" % os.path.basename(self._play_context.remote_addr))
             if not pid_file:
                 raise AnsibleConnectionFailure(
-                    "nsenter: set ansible_nsenter_pid or ansible_nsenter_pid_file for %s"
+                    "nsenter: set ansible_nsenter_pid, ansible_nsenter_pid_file or ansible_nsenter_pid_dir for %s"
                     % self._play_context.remote_addr
                 )
             try:

@@ -42,21 +42,29 @@ def _node(plan, name):
     return plan["nodes"][name]
 
 
-def hostgw_peer_routes(plan, name):
-    """NAME's peer routes ``[{dest, via, dev}]``, both families, from the plan."""
+def hostgw_peer_routes(plan, name, owners=None):
+    """NAME's peer routes ``[{dest, via, dev}]``, both families, from the
+    plan; with OWNERS (host names), only the routes to those hosts."""
     _node(plan, name)
     if "route_table" not in plan:
         raise AnsibleFilterError("expected the cluster plan (hostgw_plan) with its route_table")
-    return cluster.peer_routes(plan, name)
+    if owners is not None:
+        if isinstance(owners, str) or not all(isinstance(o, str) for o in owners):
+            raise AnsibleFilterError("owners must be a list of host names, got %r" % (owners,))
+        for owner in owners:
+            _node(plan, owner)
+    return cluster.peer_routes(plan, name, owners)
 
 
-def hostgw_peer_route_lines(plan, name, protocol=None):
+def hostgw_peer_route_lines(plan, name, protocol=None, owners=None):
     """NAME's peer routes as ``ip route`` lines, ``DEST via GW dev DEV``: the
     compact form ``ip_route`` takes (far cheaper for Ansible to pass at
     thousands of routes).  With PROTOCOL, `` proto PROTOCOL`` is appended, as
-    ``ip route`` shows them (render.yml)."""
+    ``ip route`` shows them (render.yml); with OWNERS, only the routes to
+    those hosts (playbooks/scale.yml)."""
     suffix = " proto %s" % protocol if protocol else ""
-    return ["%s via %s dev %s%s" % (r["dest"], r["via"], r["dev"], suffix) for r in hostgw_peer_routes(plan, name)]
+    return ["%s via %s dev %s%s" % (r["dest"], r["via"], r["dev"], suffix)
+            for r in hostgw_peer_routes(plan, name, owners)]
 
 
 def hostgw_cni_ranges(node):

@@ -921,12 +921,14 @@ def ipam_range_end(subnet):
     return str(net[-3])
 
 
-def peer_routes(the_plan, name):
-    """NAME's routes: every other node's pod subnets via its node IPs, on NAME's interface."""
+def peer_routes(the_plan, name, owners=None):
+    """NAME's routes: every other node's pod subnets via its node IPs, on
+    NAME's interface; with OWNERS, only the routes to those nodes."""
     dev = the_plan["nodes"][name]["interface"]
+    wanted = None if owners is None else frozenset(owners)
     out = []
     for line in the_plan["route_table"].splitlines():
         dest, via, owner = line.split(" ", 2)
-        if owner != name:
+        if owner != name and (wanted is None or owner in wanted):
             out.append({"dest": dest, "via": via, "dev": dev})
     return out

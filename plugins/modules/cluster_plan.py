@@ -45,6 +45,12 @@ description:
   - On success returns the plan (cluster settings, every node, the route
     list) as RV(plan). It sets no fact; the P(podnet.hostgw.preflight#role)
     role publishes it as the variable C(hostgw_plan).
+  - A host's own M(podnet.hostgw.node_info) result (O(info_var)) counts only
+    when the host is in the play; the hosts the play does not read itself
+    are read by delegation and passed as O(read_var). With O(prepare) it
+    plans nothing and says which hosts those are, or hands back the plan an
+    earlier C(serial) batch of the same play made - one plan per play, made
+    from the whole group, whatever the batches.
 author: podnet.hostgw developers
 attributes:
   check_mode:
@@ -66,6 +72,32 @@ options:
     description: Name of the variable each host registered M(podnet.hostgw.node_info) into.
     type: str
     default: __hostgw_info
+  read_var:
+    description:
+      - Name of the variable a loop of M(podnet.hostgw.node_info) with C(delegate_to) over RV(read)
+        registered into (C(run_once)). Each item's result stands for the host named by its C(item). An
+        unreachable host is not read this run; a failed read is a problem.
+    type: str
+    default: __hostgw_info_read
+  planned_var:
+    description: Name of the variable this action's plan was registered into (O(prepare) looks for an earlier batch's).
+    type: str
+    default: __hostgw_planned
+  prepare:
+    description:
+      - Plan nothing. Return RV(plan), the plan an earlier C(serial) batch of the same play made, when
+        every host of this batch was read for it; else RV(read), the hosts of O(hosts) outside this batch
+        that the play does not read itself (hosts of its later batches, and with O(read_group) the hosts
+        outside C(--limit)).
+      - Run it before any host is read, so the batch is whole.
+    type: bool
+    default: false
+  read_group:
+    description:
+      - With O(prepare), also list the hosts of O(hosts) outside the play (C(--limit)), so the plan is made
+        from a complete view though only the play's hosts are changed (C(hostgw_read_whole_group)).
+    type: bool
+    default: false
   settings_var:
     description:
       - Name of the variable in which each host set its own C(hostgw_pod_subnet),
@@ -75,7 +107,8 @@ options:
         C(vars)) count. The P(podnet.hostgw.preflight#role) role sets it.
       - A host without it, and C(ansible_host), are read from C(hostvars),
         which hold inventory variables, facts and extra vars, but never play
-        variables.
+        variables. So are the hosts read by delegation (a later C(serial)
+        batch, or outside C(--limit)), which have not run the role yet.
     type: str
     default: __hostgw_host_settings
   cluster_cidr:
@@ -182,13 +215,33 @@ EXAMPLES = r"""
     cluster_cidr: 192.168.0.0/16
   run_once: true
   register: planned
+
+# In a play with serial, or to plan from hosts outside --limit (as the
+# preflight role does): which hosts to read, or an earlier batch's plan.
+- name: Take an earlier batch's plan, or list the hosts to read by delegation
+  podnet.hostgw.cluster_plan:
+    hosts: "{{ groups['hostgw_nodes'] }}"
+    prepare: true
+  run_once: true
+  register: __hostgw_prepared
 """
 
 RETURN = r"""
 plan:
-  description: The whole plan - C(cluster) settings, C(nodes) by host name, the C(routes) list and C(complete).
+  description:
+    - The whole plan - C(cluster) settings, C(nodes) by host name, the C(routes) list and C(complete).
+    - With O(prepare), the plan of an earlier batch of the play, or V(null).
   returned: success
   type: dict
+read:
+  description: With O(prepare), the hosts to read by delegation before planning (none when RV(plan) is given).
+  returned: when O(prepare)
+  type: list
+  elements: str
+play:
+  description: The play the plan was made in (an earlier batch's plan is taken only within the same play).
+  returned: success, without O(prepare)
+  type: str
 summary:
   description: The plan's cluster settings, whether it is complete, and its node and route counts.
   returned: success

@@ -41,7 +41,9 @@ def base_inventory(lab):
             "hostgw_lab_name": lab,
             "hostgw_lab_underlay": "10.168.0.0/24",
             "ansible_connection": "podnet.hostgw.nsenter",
-            "ansible_nsenter_pid_file": "%s/{{ hostgw_lab_name }}/{{ inventory_hostname }}.pid" % STATE_ROOT,
+            # A directory, not a file named with inventory_hostname: it also names
+            # the right file for a task delegated to another lab host.
+            "ansible_nsenter_pid_dir": "%s/{{ hostgw_lab_name }}" % STATE_ROOT,
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         }},
     }}}
