@@ -19,6 +19,9 @@ README = os.path.join(REPO, "README.md")
 # Names that are neither role variables nor tags: the plan the preflight
 # publishes, each host's entry of it, the default group, and reset's prompt switch.
 OTHER_NAMES = {"hostgw_plan", "hostgw_node", "hostgw_nodes", "hostgw_reset_confirmed"}
+# A path of the checkout in backquotes, e.g. `docs/topology-lab.svg`.
+CHECKOUT_PATH = re.compile(r"`((?:docs|playbooks|inventories|roles|plugins|meta|lab|tests|bench|molecule|changelogs"
+                           r"|\.config)/[A-Za-z0-9_./-]*)`")
 
 
 def readme():
@@ -86,8 +89,7 @@ def test_every_module_is_in_the_module_table():
 def test_relative_links_and_checkout_paths_exist():
     text = readme()
     targets = [t for t in re.findall(r"\]\(([^)#]+)\)", text) if "://" not in t]
-    paths = [p for p in re.findall(r"`((?:docs|playbooks|inventories|roles|plugins|meta|lab|tests|bench|molecule|"
-                                    r"changelogs|\.config)/[A-Za-z0-9_./-]*)`", text) if "<" not in p]
+    paths = [p for p in CHECKOUT_PATH.findall(text) if "<" not in p]
     missing = [p for p in targets + paths if not os.path.exists(os.path.join(REPO, p))]
     assert targets and paths and not missing, missing
 
