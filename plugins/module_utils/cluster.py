@@ -23,6 +23,7 @@ __metaclass__ = type
 
 import bisect
 import ipaddress
+import re
 from itertools import repeat
 
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -47,19 +48,21 @@ DEFAULT_METRIC = {4: 0, 6: 1024}
 # over, and a stale gateway address on the bridge goes before routes change.
 KERNEL_PROTOCOLS = frozenset(("kernel",))
 
-PATH_SETTINGS = ("record_path", "sysctl_file", "cni_conf_dir", "flannel_subnet_env_path")
+PATH_SETTINGS = ("record_path", "sysctl_file", "cni_conf_dir", "flannel_subnet_env_path", "cni_plugins_dir",
+                 "cni_bin_dir")
 BOOL_SETTINGS = ("masquerade", "route_purge", "route_nexthop_objects", "route_takeover", "local_fact",
                  "cni_default_route", "cni_hairpin", "cni_portmap", "flannel_subnet_env", "reconcile",
-                 "reconcile_watch")
+                 "reconcile_watch", "cni_plugins_install")
 CHOICES = {
     "netfilter_backend": ("auto", "nftables", "iptables"),
     "cni_version": ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"),
 }
 CNI_CONF_SUFFIX = ".conflist"
+PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]*")
 # Every setting the cluster_plan action passes on (hostgw_<name> in the roles).
 SETTINGS = (("cluster_cidr", "cluster_cidr_v6", "subnet_prefix", "subnet_prefix_v6", "bridge", "bridge_mtu",
-             "route_protocol", "netfilter_name", "cni_conf_file", "cni_network_name", "reconcile_interval")
-            + PATH_SETTINGS + BOOL_SETTINGS + tuple(CHOICES))
+             "route_protocol", "netfilter_name", "cni_conf_file", "cni_network_name", "reconcile_interval",
+             "cni_plugins_package") + PATH_SETTINGS + BOOL_SETTINGS + tuple(CHOICES))
 # Used when a caller leaves a setting out (the preflight role passes them all).
 DEFAULTS = {"bridge": "cni0", "bridge_mtu": 0, "route_protocol": names.DEFAULT_PROTOCOL_NAME,
             "route_takeover": False}
@@ -213,6 +216,19 @@ def _check_names(get, problems):
     bad = None if value is None else interval_problem(value)
     if bad:
         problems.append(names.problem("hostgw_reconcile_interval", value, bad))
+    _check_cni_plugins(get, problems)
+
+
+def _check_cni_plugins(get, problems):
+    """The package name and the two directories of hostgw_cni_plugins_install."""
+    value = get("cni_plugins_package")
+    if value is not None and (not isinstance(value, str) or not PACKAGE_NAME.fullmatch(value)):
+        problems.append(names.problem("hostgw_cni_plugins_package", value,
+                                      "is not a package name (letters, digits, '+', '-', '.', '_')"))
+    source, target = get("cni_plugins_dir"), get("cni_bin_dir")
+    if source is not None and source == target:
+        problems.append(names.problem("hostgw_cni_bin_dir", target,
+                                      "is hostgw_cni_plugins_dir itself: the links would point at themselves"))
 
 
 # ---------------------------------------------------------------------------

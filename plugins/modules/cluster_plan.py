@@ -189,6 +189,18 @@ options:
   cni_portmap:
     description: C(hostgw_cni_portmap), checked to be a boolean.
     type: raw
+  cni_plugins_install:
+    description: C(hostgw_cni_plugins_install), checked to be a boolean.
+    type: raw
+  cni_plugins_package:
+    description: C(hostgw_cni_plugins_package), checked to be a package name.
+    type: str
+  cni_plugins_dir:
+    description: C(hostgw_cni_plugins_dir), an absolute path.
+    type: str
+  cni_bin_dir:
+    description: C(hostgw_cni_bin_dir), an absolute path other than O(cni_plugins_dir).
+    type: str
   flannel_subnet_env:
     description: C(hostgw_flannel_subnet_env), checked to be a boolean.
     type: raw

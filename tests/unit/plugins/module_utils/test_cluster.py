@@ -399,7 +399,9 @@ GOOD_SETTINGS = dict(
     cni_conf_dir="/etc/cni/net.d", cni_conf_file="10-podnet.conflist", cni_network_name="podnet",
     cni_version="1.0.0", flannel_subnet_env_path="/run/flannel/subnet.env", masquerade=True, route_purge="yes",
     route_nexthop_objects=False, route_takeover="false", local_fact=1, cni_default_route=True, cni_hairpin="on",
-    cni_portmap=True, flannel_subnet_env=False, reconcile=True, reconcile_interval=10, reconcile_watch=False)
+    cni_portmap=True, flannel_subnet_env=False, reconcile=True, reconcile_interval=10, reconcile_watch=False,
+    cni_plugins_install=False, cni_plugins_package="containernetworking-plugins", cni_plugins_dir="/usr/lib/cni",
+    cni_bin_dir="/opt/cni/bin")
 
 
 def test_the_default_settings_pass():
@@ -446,6 +448,14 @@ def test_the_default_settings_pass():
     ("reconcile_interval", 0, "hostgw_reconcile_interval 0 is out of range (1 to 86400 seconds)"),
     ("reconcile_interval", 86401, "hostgw_reconcile_interval 86401 is out of range (1 to 86400 seconds)"),
     ("reconcile_interval", True, "hostgw_reconcile_interval True is not a whole number of seconds"),
+    ("cni_plugins_install", "x", "hostgw_cni_plugins_install 'x' is not a boolean (true or false)"),
+    ("cni_plugins_package", "cni plugins", "hostgw_cni_plugins_package 'cni plugins' is not a package name "
+                                           "(letters, digits, '+', '-', '.', '_')"),
+    ("cni_plugins_dir", "usr/lib/cni", "hostgw_cni_plugins_dir 'usr/lib/cni' is not an absolute path"),
+    ("cni_bin_dir", "/opt/cni/bin/", "hostgw_cni_bin_dir '/opt/cni/bin/' is not a normalised path; did you mean "
+                                     "/opt/cni/bin?"),
+    ("cni_bin_dir", "/usr/lib/cni", "hostgw_cni_bin_dir '/usr/lib/cni' is hostgw_cni_plugins_dir itself: the links "
+                                    "would point at themselves"),
 ])
 def test_every_setting_is_checked_with_the_modules_rule(key, value, message):
     assert plan_fails(seed_hosts(), dict(GOOD_SETTINGS, **{key: value})) == [message]
