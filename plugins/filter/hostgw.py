@@ -7,10 +7,6 @@ Address math lives on Python's ipaddress: the controller needs nothing beyond
 ansible-core (no netaddr, no ansible.utils).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import re
 

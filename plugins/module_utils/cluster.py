@@ -17,10 +17,6 @@ planning stays O(N log N) in the number of hosts, and linear in the number
 of routes the hosts report.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import bisect
 import ipaddress
 from itertools import repeat

@@ -3,10 +3,6 @@
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: cluster_plan
 short_description: Allocate pod subnets and validate the whole cluster, once, before any change
