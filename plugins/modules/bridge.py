@@ -25,7 +25,7 @@ description:
     command, never interleave. A run that waits for the lock longer than 300 seconds fails and changes nothing.
   - Every parameter is validated before the lock is taken, and every bad value is named.
 author:
-  - podnet.hostgw developers
+  - podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in C(check_mode) and return changed status prediction without modifying target.

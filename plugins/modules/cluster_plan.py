@@ -35,11 +35,11 @@ description:
     read and claims a subnet of its own speaks for itself. When every host
     was read, a route via an address of no host is a stale one of a removed
     or re-addressed node.
-  - Linear in the number of routes the hosts report, O(N log N) in hosts.
+  - Linear in the number of routes the hosts report, N log N in the number of hosts.
   - On success returns the plan (cluster settings, every node, the route
     list) as RV(plan). It sets no fact; the P(podnet.hostgw.preflight#role)
     role publishes it as the variable C(hostgw_plan).
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -48,6 +48,7 @@ attributes:
     support: none
     description: Changes nothing.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller.
 options:

@@ -41,7 +41,7 @@ description:
     bits set is an error that names the corrected prefix). No value ever reaches a shell.
   - Runs wherever C(ip) (iproute2 with C(-json) support) runs.
 author:
-  - podnet.hostgw contributors
+  - podnet.hostgw developers (!UNKNOWN)
 extends_documentation_fragment:
   - podnet.hostgw.attributes
   - podnet.hostgw.attributes.platform
@@ -448,7 +448,7 @@ protos_file:
   sample: {path: /etc/iproute2/rt_protos.d/hostgw.conf, changed: false}
 errors:
   description:
-    - On failure, one message per problem, as listed in RV(msg) - each bad value with the entry
+    - On failure, one message per problem, as listed in C(msg) - each bad value with the entry
       it belongs to (C(routes[INDEX])), each conflicting route of another protocol, or each batch
       line not applied.
   returned: failure

@@ -45,7 +45,7 @@ description:
     too, so two playbook runs, or a playbook run and the reconcile command, never interleave.
     A run that waits for the lock longer than 300 seconds fails and changes nothing.
 author:
-  - podnet.hostgw contributors
+  - podnet.hostgw developers (!UNKNOWN)
 extends_documentation_fragment:
   - podnet.hostgw.attributes
   - podnet.hostgw.attributes.platform

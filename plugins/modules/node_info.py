@@ -20,7 +20,7 @@ description:
   - Four C(ip -json) calls; no dependency on Ansible's fact gathering.
   - Files are only read when they are regular files (a FIFO never blocks the
     read) and at most 4 KiB of each is read.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -29,6 +29,7 @@ attributes:
     support: none
     description: Changes nothing, so there is nothing to show.
   platform:
+    support: full
     platforms: linux
     description: Needs iproute2.
 options:

@@ -31,7 +31,7 @@ description:
     concurrent runs never record a value another run has just set. A run that
     waits for the lock longer than 300 seconds fails and changes nothing.
   - Only depends on the kernel's C(/proc/sys); no C(sysctl) binary is needed.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
