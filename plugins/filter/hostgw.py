@@ -228,7 +228,7 @@ def _pod_side(node, suffix, version, problems):
     if bad:
         problems.append(names.problem("pod_subnet" + suffix, subnet, bad))
         return None
-    gateway = str(node.get("gateway" + suffix) or "").split("/")[0]
+    gateway = str(node.get("gateway" + suffix) or "").split("/", 1)[0]
     _v, gateway, bad = names.parse_ip(gateway, version)
     if bad:
         problems.append(names.problem("gateway" + suffix, node.get("gateway" + suffix), bad))

@@ -145,7 +145,7 @@ def parse_addresses(links, addrs):
         }
     for entry in addrs:
         iface = interfaces.setdefault(entry["ifname"], {"mtu": entry.get("mtu"), "up": False,
-                                                          "kind": "", "master": "", "addresses": []})
+                                                        "kind": "", "master": "", "addresses": []})
         for a in entry.get("addr_info") or []:
             if a.get("family") in ("inet", "inet6") and "local" in a:
                 iface["addresses"].append("%s/%s" % (a["local"], a["prefixlen"]))
