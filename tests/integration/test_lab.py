@@ -90,13 +90,13 @@ def test_nsenter_connection_runs_everything_inside_the_host(lab_inventory, tmp_p
     the_lab.cli("up")
     # A compound raw command: both halves must run on the lab host.
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.raw",
-                  "-a", "hostname; ip -4 -o addr show dev eth0")
+                        "-a", "hostname; ip -4 -o addr show dev eth0")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "alpha" in res.stdout
     assert "10.168.0.1/24" in res.stdout
     # Facts describe the lab host, not the controller.
     res = the_lab.adhoc("beta", "-m", "ansible.builtin.setup",
-                  "-a", "gather_subset=!all,!min,network")
+                        "-a", "gather_subset=!all,!min,network")
     assert res.returncode == 0, res.stdout + res.stderr
     facts = json.loads(res.stdout.split("=>", 1)[1])["ansible_facts"]
     assert facts["ansible_default_ipv4"]["address"] == "10.168.0.2"
@@ -105,7 +105,7 @@ def test_nsenter_connection_runs_everything_inside_the_host(lab_inventory, tmp_p
     src = tmp_path / "marker"
     src.write_text("lab-only\n")
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.copy",
-                  "-a", "src=%s dest=/etc/podnet-lab-marker mode=0644" % src)
+                        "-a", "src=%s dest=/etc/podnet-lab-marker mode=0644" % src)
     assert res.returncode == 0, res.stdout + res.stderr
     assert not os.path.exists("/etc/podnet-lab-marker")
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.slurp", "-a", "src=/etc/podnet-lab-marker")

@@ -390,8 +390,7 @@ def test_routes_the_kernel_shows_verbatim_are_not_even_validated(host, capsys, m
     route of ours, first at its identity, needs no parsing."""
     lines = ["192.168.%d.0/24 via 10.168.0.%d dev eth0 table main metric 0" % (i, i + 1)
              for i in range(1, 4)]
-    state.write(host.path, dict(SECTIONS, routes=state.routes_section("hostgw", 252, False, ["main"],
-                                                                       lines)))
+    state.write(host.path, dict(SECTIONS, routes=state.routes_section("hostgw", 252, False, ["main"], lines)))
     kernel = [{"dst": "192.168.%d.0/24" % i, "gateway": "10.168.0.%d" % (i + 1), "dev": "eth0",
                "protocol": "hostgw", "flags": []} for i in range(1, 4)]
 
