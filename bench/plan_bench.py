@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """How long the controller takes to plan a cluster, and how much memory.
 
@@ -86,7 +85,7 @@ def hosts(n, recorded, with_routes, distinct=True):
 def timed(the_hosts, repeat):
     """(best CPU seconds, best wall seconds, the plan)."""
     cpu = wall = None
-    for _ in range(repeat):
+    for _round in range(repeat):
         gc.collect()
         start, start_cpu = time.perf_counter(), time.process_time()
         the_plan, problems = cluster.plan(the_hosts, SETTINGS)
@@ -102,7 +101,7 @@ def peak(the_hosts):
     tracemalloc.start()
     tracemalloc.reset_peak()
     cluster.plan(the_hosts, SETTINGS)
-    _, top = tracemalloc.get_traced_memory()
+    _current, top = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return top
 
@@ -136,7 +135,7 @@ def say(msg):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
                         help="comma-separated host counts")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per case (the best counts)")

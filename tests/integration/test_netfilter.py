@@ -626,7 +626,7 @@ def _veth(a, a_name, b, b_name):
 def build_topology(netns, family):
     t = TOPO[family]
     host1 = netns
-    pod1, host2, pod2, outside, switch = (netns.make_another() for _ in range(5))
+    pod1, host2, pod2, outside, switch = (netns.make_another() for _ns in range(5))
     switch.ip("link", "add", "br0", "type", "bridge")
     switch.ip("link", "set", "br0", "up")
     for ns, cidr in ((host1, t["host1"]), (host2, t["host2"]), (outside, t["outside"])):
