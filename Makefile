@@ -39,7 +39,7 @@ MODULE_PYTHONS      := 3.8 3.9 3.10 3.12 3.13
 ANSIBLE_TEST        := VENV_BIN=$(abspath $(BIN)) .ci/ansible-test
 
 .PHONY: help deps venv demo demo-down demo-shell lint sanity sanity-module-pythons changelog \
-        units unit integration molecule test build bench clean
+        units unit integration molecule test build bench bench-reconcile clean
 
 help:
 	@echo "make demo        build the seed's two-host lab, run site.yml on it, show routes and pings"
@@ -51,6 +51,7 @@ help:
 	@echo "make changelog   lint the changelog fragments and check CHANGELOG.md is generated"
 	@echo "make build       build the collection tarball (podnet-hostgw-VERSION.tar.gz)"
 	@echo "make bench       the benchmarks in bench/ (writes BENCHMARKS.md data and plot)"
+	@echo "make bench-reconcile  the reconcile command against ip -batch and a flannel-style check (its BENCHMARKS.md section)"
 
 deps:
 	@missing=""; for pair in $(SYSTEM_DEPS) $(TEST_DEPS); do \
@@ -137,6 +138,10 @@ build: venv
 bench: deps venv
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(PY) bench/run.py
+
+# Not part of `make bench` or `make test`: about 10 minutes, a lab of its own.
+bench-reconcile: deps venv
+	$(PY) bench/reconcile_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

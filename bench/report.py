@@ -992,7 +992,20 @@ def render(results, root, md_path, png_path, png_rel):
         ", ".join(fmt_n(n) for n in sizes), results["meta"]["machine"].get("nproc"),
         results["meta"]["machine"].get("kernel"), results["meta"]["date"][:10])
     plot(ser, sizes, png_path, title, results["meta"]["options"].get("loop_size") or 100)
-    text = markdown(results, ser, sizes, png_rel, root)
+    text = markdown(results, ser, sizes, png_rel, root) + kept_sections(md_path)
     with open(md_path, "w") as fh:
         fh.write(text)
     return ser, sizes
+
+
+def kept_sections(md_path):
+    """The sections other benchmarks wrote into MD_PATH between their
+    ``<!-- NAME: begin ...-->`` and ``<!-- NAME: end -->`` markers (bench/
+    reconcile_bench.py's), kept as they are."""
+    try:
+        with open(md_path) as fh:
+            current = fh.read()
+    except OSError:
+        return ""
+    kept = re.findall(r"\n(<!-- ([\w-]+): begin.*?-->.*?<!-- \2: end -->\n)", current, re.S)
+    return "".join("\n" + block for block, _name in kept)

@@ -16,6 +16,7 @@ even when the test that started them died.
 
     hostgw_lab.py up      -i INVENTORY   build hosts and the switch
     hostgw_lab.py attach  -i INVENTORY   wire the containers to cni0 (after site.yml)
+    hostgw_lab.py detach  -i INVENTORY [CONTAINER...]   delete them again (CNI DEL)
     hostgw_lab.py routes  -i INVENTORY   each host's ``ip route``
     hostgw_lab.py ping    -i INVENTORY   every container pings every other one
     hostgw_lab.py shell   -i INVENTORY HOST
@@ -433,8 +434,9 @@ def host_file(state, host, path):
     return proc.stdout if proc.returncode == 0 else None
 
 
-def cni_add(h, c, conflist):
-    """Run the conflist's plugin chain (CNI ADD) for container C inside host H.
+def cni_run(h, c, conflist, command):
+    """Run the conflist's plugin chain (CNI ADD, or DEL in reverse order) for
+    container C inside host H; ADD's result.
 
     The plugins run in the host's network and mount namespaces (so host-local
     keeps its leases in the host's /var/lib); the container's namespace is
@@ -443,13 +445,14 @@ def cni_add(h, c, conflist):
     """
     fd = os.open(os.path.join("/run/netns", c["netns"]), os.O_RDONLY)
     try:
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "ADD",
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": command,
                "CNI_CONTAINERID": "podnet-lab-%s" % c["netns"], "CNI_NETNS": "/proc/self/fd/%d" % fd,
                "CNI_IFNAME": "eth0", "CNI_PATH": CNI_PATH}
         if c.get("ip"):
             env["CNI_ARGS"] = "IgnoreUnknown=1;IP=%s" % c["ip"]
         prev = None
-        for plugin in conflist["plugins"]:
+        plugins = conflist["plugins"] if command == "ADD" else list(reversed(conflist["plugins"]))
+        for plugin in plugins:
             conf = dict(plugin, cniVersion=conflist["cniVersion"], name=conflist["name"])
             if "portMappings" in (plugin.get("capabilities") or {}):
                 conf["runtimeConfig"] = {"portMappings": []}
@@ -459,12 +462,52 @@ def cni_add(h, c, conflist):
                 ["nsenter", "-t", str(h["pid"]), "-n", "-m", "--", os.path.join(CNI_PATH, plugin["type"])],
                 input=json.dumps(conf), capture_output=True, text=True, env=env, pass_fds=(fd,), check=False)
             if proc.returncode != 0:
-                raise LabError("CNI %s plugin failed for %s: %s" % (plugin["type"], c["netns"],
-                                                                    proc.stdout.strip() or proc.stderr.strip()))
-            prev = json.loads(proc.stdout)
+                raise LabError("CNI %s %s plugin failed for %s: %s" % (
+                    command, plugin["type"], c["netns"], proc.stdout.strip() or proc.stderr.strip()))
+            if command == "ADD":
+                prev = json.loads(proc.stdout)
         return prev
     finally:
         os.close(fd)
+
+
+def cni_del(h, c, conflist):
+    """CNI DEL for container C inside host H: the conflist's plugins in
+    reverse order (host-local releases the container's addresses), as a
+    runtime does when it stops a pod."""
+    fd = os.open(os.path.join("/run/netns", c["netns"]), os.O_RDONLY)
+    try:
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "DEL",
+               "CNI_CONTAINERID": "podnet-lab-%s" % c["netns"], "CNI_NETNS": "/proc/self/fd/%d" % fd,
+               "CNI_IFNAME": "eth0", "CNI_PATH": CNI_PATH}
+        for plugin in reversed(conflist["plugins"]):
+            conf = dict(plugin, cniVersion=conflist["cniVersion"], name=conflist["name"])
+            proc = subprocess.run(
+                ["nsenter", "-t", str(h["pid"]), "-n", "-m", "--", os.path.join(CNI_PATH, plugin["type"])],
+                input=json.dumps(conf), capture_output=True, text=True, env=env, pass_fds=(fd,), check=False)
+            if proc.returncode != 0:
+                raise LabError("CNI DEL of the %s plugin failed for %s: %s" % (
+                    plugin["type"], c["netns"], proc.stdout.strip() or proc.stderr.strip()))
+    finally:
+        os.close(fd)
+
+
+def detach(state, host):
+    """Take HOST's containers off: CNI DEL for those CNI attached (with the
+    host's conflist), then their namespaces go.  ``attach`` brings them back."""
+    for cname, c in sorted(state["containers"].items()):
+        if c["host"] != host:
+            continue
+        if c.get("attached_by") == "cni" and netns_exists(c["netns"]):
+            text = host_file(state, host, CNI_CONFLIST)
+            if not text:
+                raise LabError("host %s has no %s to detach %s with" % (host, CNI_CONFLIST, cname))
+            cni_del(state["hosts"][host], c, json.loads(text))
+        if netns_exists(c["netns"]):
+            ip("netns", "del", c["netns"])
+        del state["containers"][cname]
+        save_state(state)
+    return state
 
 
 def attach_by_hand(h, c, bridge, mtu):
@@ -507,12 +550,32 @@ def attach(desc, state, use_cni="auto"):
         save_state(state)
         ip("link", "set", "lo", "up", ns=c["netns"])
         if conflist:
-            result = cni_add(h, c, conflist)
+            # Kept for detach, which must work after reset removed the file.
+            c["conflist"] = conflist
+            result = cni_run(h, c, conflist, "ADD")
             c["ips"] = [i["address"].split("/")[0] for i in result.get("ips", [])]
         else:
             attach_by_hand(h, c, bridge, mtu)
             c["ips"] = [c["ip"]]
         state["containers"][cname] = c
+        save_state(state)
+    return state
+
+
+def detach(state, names):
+    """Take containers NAMES (all when empty) off their hosts, the way a
+    runtime deletes a container: CNI DEL (releasing its host-local lease)
+    for those attached through CNI, then their network namespace."""
+    unknown = sorted(set(names) - set(state["containers"]))
+    if unknown:
+        raise LabError("no container %s in lab %s" % (", ".join(unknown), state["lab"]))
+    for cname in sorted(names or state["containers"]):
+        c = state["containers"][cname]
+        if c.get("attached_by") == "cni" and netns_exists(c["netns"]):
+            cni_run(state["hosts"][c["host"]], c, c["conflist"], "DEL")
+        if netns_exists(c["netns"]):
+            ip("netns", "del", c["netns"])
+        del state["containers"][cname]
         save_state(state)
     return state
 
@@ -610,7 +673,7 @@ def lab_of(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("command", choices=["up", "attach", "routes", "ping", "shell", "status",
+    parser.add_argument("command", choices=["up", "attach", "detach", "routes", "ping", "shell", "status",
                                             "down", "exec"])
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     parser.add_argument("-i", "--inventory", default=os.path.join(HERE, "..", "inventories", "lab"))
@@ -632,6 +695,8 @@ def main(argv=None):
                 raise LabError("lab %s is not up: run 'up' first" % lab)
             if args.command == "attach":
                 attach(desc or describe(args.inventory), state, args.cni)
+            elif args.command == "detach":
+                detach(state, args.rest)
             elif args.command == "routes":
                 show_routes(state)
             elif args.command == "ping":

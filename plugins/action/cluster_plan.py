@@ -20,7 +20,8 @@ HOST_KEYS = {
     "interface": "hostgw_interface",
     "ansible_host": "ansible_host",
 }
-INFO_KEYS = ("interfaces", "connected", "default", "recorded", "record_problem", "cluster_routes", "files")
+INFO_KEYS = ("interfaces", "connected", "default", "recorded", "record_problem", "cluster_routes", "files",
+             "systemd", "reconcile_files")
 REPORT = "podnet.hostgw preflight, no host was changed"
 
 

@@ -24,6 +24,8 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import Problems
+from ansible_collections.podnet.hostgw.plugins.module_utils.reconcile_files import (
+    DEFAULT_LAYOUT as RECONCILE_LAYOUT, UNITS as RECONCILE_UNITS, WATCH_SERVICE, interval_problem)
 
 FAMILIES = (4, 6)
 SUFFIX = {4: "", 6: "_v6"}
@@ -42,7 +44,8 @@ KERNEL_PROTOCOLS = frozenset(("kernel",))
 
 PATH_SETTINGS = ("record_path", "sysctl_file", "cni_conf_dir", "flannel_subnet_env_path")
 BOOL_SETTINGS = ("masquerade", "route_purge", "route_nexthop_objects", "route_takeover", "local_fact",
-                 "cni_default_route", "cni_hairpin", "cni_portmap", "flannel_subnet_env")
+                 "cni_default_route", "cni_hairpin", "cni_portmap", "flannel_subnet_env", "reconcile",
+                 "reconcile_watch")
 CHOICES = {
     "netfilter_backend": ("auto", "nftables", "iptables"),
     "cni_version": ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"),
@@ -50,7 +53,7 @@ CHOICES = {
 CNI_CONF_SUFFIX = ".conflist"
 # Every setting the cluster_plan action passes on (hostgw_<name> in the roles).
 SETTINGS = (("cluster_cidr", "cluster_cidr_v6", "subnet_prefix", "subnet_prefix_v6", "bridge", "bridge_mtu",
-             "route_protocol", "netfilter_name", "cni_conf_file", "cni_network_name")
+             "route_protocol", "netfilter_name", "cni_conf_file", "cni_network_name", "reconcile_interval")
             + PATH_SETTINGS + BOOL_SETTINGS + tuple(CHOICES))
 # Used when a caller leaves a setting out (the preflight role passes them all).
 DEFAULTS = {"bridge": "cni0", "bridge_mtu": 0, "route_protocol": names.DEFAULT_PROTOCOL_NAME,
@@ -160,6 +163,9 @@ def parse_settings(settings, problems):
     s["sysctl_file"] = get("sysctl_file")
     takeover = get("route_takeover")
     s["route_takeover"] = takeover is not None and _bool(takeover) is True
+    for name in ("reconcile", "reconcile_watch"):
+        value = get(name)
+        s[name] = value is not None and _bool(value) is True
     return s
 
 
@@ -200,6 +206,10 @@ def _check_names(get, problems):
         value = get(name)
         if value is not None and _bool(value) is None:
             problems.append(names.problem(_key(name), value, "is not a boolean (true or false)"))
+    value = get("reconcile_interval")
+    bad = None if value is None else interval_problem(value)
+    if bad:
+        problems.append(names.problem("hostgw_reconcile_interval", value, bad))
 
 
 # ---------------------------------------------------------------------------
@@ -346,6 +356,10 @@ def resolve_host(host, s, problems):
         node["interface"] = addresses.get(ip) if ip is not None else None
     iface = ((info or {}).get("interfaces") or {}).get(node.get("interface")) or {}
     node["underlay_mtu"] = iface.get("mtu")
+    node["systemd"] = bool((info or {}).get("systemd"))
+    found = (info or {}).get("reconcile_files") or {}
+    node["reconcile_units"] = [name for name in RECONCILE_UNITS
+                               if (found.get(RECONCILE_LAYOUT.unit(name)) or {}).get("exists")]
     return node
 
 
@@ -763,9 +777,25 @@ def _route_text(dest, via, group):
     return text + (" (multipath)" if rtype == "multipath" else "")
 
 
+RECONCILE_WATCH_FILES = (RECONCILE_LAYOUT.watch_command, RECONCILE_LAYOUT.unit(WATCH_SERVICE))
+
+
 def check_owned_files(hosts, s, problems):
     """hostgw_sysctl_file is owned whole: an existing file that does not carry
-    the collection's marker belongs to someone else."""
+    the collection's marker belongs to someone else.  So are the reconcile
+    command's files when hostgw_reconcile installs them."""
+    if s.get("reconcile"):
+        skip = () if s.get("reconcile_watch") else RECONCILE_WATCH_FILES
+        for host in sorted(hosts, key=lambda h: h["name"]):
+            found = (host.get("info") or {}).get("reconcile_files") or {}
+            for path in sorted(set(found) - set(skip)):
+                status = found[path]
+                if status.get("exists") and not (status.get("regular") and status.get("ours")):
+                    problems.append("%s: %s is not the collection's (%s): the reconcile role would "
+                                    "install its own there; move it away, or set hostgw_reconcile: "
+                                    "false" % (host["name"], path,
+                                               "not a regular file" if not status.get("regular")
+                                               else "no '# Managed by podnet.hostgw' line at its top"))
     path = s.get("sysctl_file")
     if path is None or names.abs_path_problem(path) is not None:
         return
@@ -845,6 +875,8 @@ def plan(hosts, settings):
             "source": n.get("source") or "",
             "source_v6": n.get("source_v6") or "",
             "known": bool(n.get("known")),
+            "systemd": bool(n.get("systemd")),
+            "reconcile_units": list(n.get("reconcile_units") or []),
         }
         out_nodes[name] = out
         for v in FAMILIES:

@@ -20,7 +20,9 @@ description:
     other or an underlay network, duplicate or foreign node IPs, peers not
     reachable on one L2 segment, MTU out of range, an exhausted cluster CIDR,
     a name, path, choice or boolean setting the modules would refuse, an
-    unreadable record, a O(sysctl_file) that is not the collection's, a route
+    unreadable record, a O(sysctl_file) that is not the collection's, a file
+    in the place of the reconcile command or its units that is not the
+    collection's (with O(reconcile)), a route
     of another owner holding the place of a planned peer route (unless
     O(route_takeover)).
   - A recorded subnet passes the same checks as an explicit one, and must
@@ -153,6 +155,17 @@ options:
     type: raw
   flannel_subnet_env:
     description: C(hostgw_flannel_subnet_env), checked to be a boolean.
+    type: raw
+  reconcile:
+    description:
+      - C(hostgw_reconcile), checked to be a boolean. When true, a file at one of the paths the
+        M(podnet.hostgw.reconcile_command) module installs that is not the collection's stops the run.
+    type: raw
+  reconcile_interval:
+    description: C(hostgw_reconcile_interval), a whole number of seconds from 1 to 86400.
+    type: raw
+  reconcile_watch:
+    description: C(hostgw_reconcile_watch), checked to be a boolean.
     type: raw
 notes:
   - Every setting is optional here and only checked when given; the

@@ -20,6 +20,9 @@ description:
   - Four C(ip -json) calls; no dependency on Ansible's fact gathering.
   - Files are only read when they are regular files (a FIFO never blocks the
     read) and at most 4 KiB of each is read.
+  - Also tells whether systemd runs on the host, and which of the files the
+    M(podnet.hostgw.reconcile_command) module installs (the command and the units,
+    at their default paths) exist and are the collection's.
 author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
@@ -119,13 +122,27 @@ files:
   returned: always
   type: dict
   sample: {"/etc/sysctl.d/60-podnet-hostgw.conf": {"exists": true, "regular": true, "ours": true}}
+systemd:
+  description: Whether systemd runs on the host (C(/run/systemd/system) exists).
+  returned: always
+  type: bool
+reconcile_files:
+  description:
+    - The files M(podnet.hostgw.reconcile_command) installs with its defaults that carry the
+      marker line - the command, the watcher, each unit - and its install record, each with
+      C(exists), C(regular) and C(ours) as in RV(files).
+  returned: always
+  type: dict
+  sample: {"/etc/systemd/system/podnet-hostgw-reconcile.timer": {"exists": true, "regular": true, "ours": true}}
 """
 
 import ipaddress
 import json
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
+from ansible_collections.podnet.hostgw.plugins.module_utils.reconcile_files import DEFAULT_LAYOUT, SYSTEMD_RUNNING
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
 
@@ -266,6 +283,8 @@ class NodeInfo:
             recorded=recorded,
             record_problem=record_problem,
             files=file_status(self.params["files"]),
+            systemd=os.path.isdir(SYSTEMD_RUNNING),
+            reconcile_files=file_status(DEFAULT_LAYOUT.marked_files()),
         )
 
 

@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+from ansible_collections.podnet.hostgw.plugins.module_utils.reconcile_files import DEFAULT_LAYOUT
+
 pytestmark = pytest.mark.integration
 
 
@@ -54,3 +56,6 @@ def test_record_and_owned_files(host, tmp_path):
                             str(record): {"exists": True, "regular": True, "ours": False}}
     res = host.module("node_info", {"record_path": fifo})
     assert (res["recorded"], res["record_problem"]) == ({}, "is a FIFO, not a regular file")
+    # Whether systemd runs, and the reconcile command's files (read only).
+    assert res["systemd"] is os.path.isdir("/run/systemd/system")
+    assert sorted(res["reconcile_files"]) == sorted(DEFAULT_LAYOUT.marked_files())

@@ -40,7 +40,7 @@ def playbook(tmp_path, plays):
     return str(path)
 
 
-@pytest.mark.parametrize("role", ["record", "bridge", "forwarding", "routes", "cni"])
+@pytest.mark.parametrize("role", ["record", "bridge", "forwarding", "routes", "cni", "reconcile"])
 def test_a_role_without_the_preflight_stops_with_one_sentence(lab, tmp_path, role):
     play = playbook(tmp_path, [{"name": "Only %s" % role, "hosts": "hostgw_nodes", "gather_facts": False,
                                 "roles": ["podnet.hostgw.%s" % role]}])

@@ -37,6 +37,8 @@ def test_check_predicts_idempotent_site_then_reset_leaves_no_trace(lab):
     assert recap(real) == predicted
     assert all(changed > 0 for changed in predicted.values())
     assert "+192.168.1.0/24 via 10.168.0.2 dev eth0" in real.stdout  # the route diff is readable
+    assert "+OnUnitActiveSec=10s" in real.stdout  # the reconcile timer, as text
+    assert "  write /usr/local/lib/podnet-hostgw/podnet_hostgw/reconcile.py" in real.stdout  # the engine, as paths
     converged = lab.snapshot()
     assert "192.168.1.0/24 via 10.168.0.2 dev eth0 proto hostgw" in converged["host1"]["routes4"]
 

@@ -399,7 +399,7 @@ GOOD_SETTINGS = dict(
     cni_conf_dir="/etc/cni/net.d", cni_conf_file="10-podnet.conflist", cni_network_name="podnet",
     cni_version="1.0.0", flannel_subnet_env_path="/run/flannel/subnet.env", masquerade=True, route_purge="yes",
     route_nexthop_objects=False, route_takeover="false", local_fact=1, cni_default_route=True, cni_hairpin="on",
-    cni_portmap=True, flannel_subnet_env=False)
+    cni_portmap=True, flannel_subnet_env=False, reconcile=True, reconcile_interval=10, reconcile_watch=False)
 
 
 def test_the_default_settings_pass():
@@ -440,6 +440,12 @@ def test_the_default_settings_pass():
     ("cni_hairpin", "x", "hostgw_cni_hairpin 'x' is not a boolean (true or false)"),
     ("cni_portmap", "x", "hostgw_cni_portmap 'x' is not a boolean (true or false)"),
     ("flannel_subnet_env", "x", "hostgw_flannel_subnet_env 'x' is not a boolean (true or false)"),
+    ("reconcile", "x", "hostgw_reconcile 'x' is not a boolean (true or false)"),
+    ("reconcile_watch", "x", "hostgw_reconcile_watch 'x' is not a boolean (true or false)"),
+    ("reconcile_interval", "10s", "hostgw_reconcile_interval '10s' is not a whole number of seconds"),
+    ("reconcile_interval", 0, "hostgw_reconcile_interval 0 is out of range (1 to 86400 seconds)"),
+    ("reconcile_interval", 86401, "hostgw_reconcile_interval 86401 is out of range (1 to 86400 seconds)"),
+    ("reconcile_interval", True, "hostgw_reconcile_interval True is not a whole number of seconds"),
 ])
 def test_every_setting_is_checked_with_the_modules_rule(key, value, message):
     assert plan_fails(seed_hosts(), dict(GOOD_SETTINGS, **{key: value})) == [message]
@@ -685,3 +691,43 @@ def test_reachability_matches_the_all_pairs_definition():
                 expected.append((h["name"], peer["name"]))
     got = [(pr.split(":")[0], pr.split(" ")[2][:-2]) for pr in problems if "not directly reachable" in pr]
     assert expected and got == expected
+
+
+# ---------------------------------------------------------------------------
+# the reconcile command's files, and whether systemd runs
+
+
+RECONCILE_TIMER = "/etc/systemd/system/podnet-hostgw-reconcile.timer"
+RECONCILE_WATCH = "/etc/systemd/system/podnet-hostgw-reconcile-watch.service"
+FOREIGN = {"exists": True, "regular": True, "ours": False}
+
+
+def with_reconcile_files(hosts, files, systemd=False):
+    for h in hosts:
+        h["info"]["reconcile_files"] = files
+        h["info"]["systemd"] = systemd
+    return hosts
+
+
+def test_a_file_of_someone_else_where_the_reconcile_role_installs_stops_the_run():
+    hosts = with_reconcile_files(seed_hosts(), {RECONCILE_TIMER: FOREIGN})
+    message = ("%s: " + RECONCILE_TIMER + " is not the collection's (no '# Managed by podnet.hostgw' line at its "
+               "top): the reconcile role would install its own there; move it away, or set hostgw_reconcile: false")
+    assert plan_fails(hosts, dict(SEED, reconcile=True)) == [message % "host1", message % "host2"]
+    plan_ok(hosts, dict(SEED, reconcile=False))         # removal leaves it alone
+
+
+def test_the_watchers_files_only_matter_with_the_watcher():
+    hosts = with_reconcile_files(seed_hosts(), {RECONCILE_WATCH: FOREIGN})
+    plan_ok(hosts, dict(SEED, reconcile=True, reconcile_watch=False))
+    assert len(plan_fails(hosts, dict(SEED, reconcile=True, reconcile_watch=True))) == 2
+
+
+def test_the_node_says_whether_systemd_runs_and_which_units_exist():
+    ours = {"exists": True, "regular": True, "ours": True}
+    hosts = seed_hosts()
+    with_reconcile_files(hosts[:1], {RECONCILE_TIMER: ours, RECONCILE_WATCH: {"exists": False}}, systemd=True)
+    p = plan_ok(hosts, dict(SEED, reconcile=True))
+    assert (p["nodes"]["host1"]["systemd"], p["nodes"]["host1"]["reconcile_units"]) == (
+        True, ["podnet-hostgw-reconcile.timer"])
+    assert (p["nodes"]["host2"]["systemd"], p["nodes"]["host2"]["reconcile_units"]) == (False, [])
