@@ -227,7 +227,8 @@ def section(res, machine, date, seconds):
           "10 s interval. The flannel-style check's converged pass costs %s of CPU, the "
           "reconcile command %.0f× that: mostly Python's start and imports, paid at every N (`python -I -c "
           "pass` alone: %s of CPU, %s wall)."
-          % (fmt_s(noop["cpu"]), fmt_s(noop["wall"]), fmt_day(day[sizes[-1]]), fmt_s(fnoop["cpu"]), noop["cpu"] / fnoop["cpu"], fmt_s(start["cpu"]), fmt_s(start["wall"])),
+          % (fmt_s(noop["cpu"]), fmt_s(noop["wall"]), fmt_day(day[sizes[-1]]), fmt_s(fnoop["cpu"]),
+             noop["cpu"] / fnoop["cpu"], fmt_s(start["cpu"]), fmt_s(start["wall"])),
           "- All N routes missing (a link flap): the reconcile command repairs them in %s wall (%s CPU), "
           "%.1f× the `ip -batch` floor (%s); the flannel-style check takes %s, %.0f× the reconcile command."
           % (fmt_s(rep["wall"]), fmt_s(rep["cpu"]), rep["wall"] / floor["wall"], fmt_s(floor["wall"]),
