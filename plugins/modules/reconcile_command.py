@@ -45,7 +45,7 @@ attributes:
   platform:
     support: full
     platforms: linux
-    description: Needs a Linux host with Python 3.8 or later; systemd is optional.
+    description: Needs a Linux host with Python 3.8 to 3.13; systemd is optional.
 options:
   state:
     description:
