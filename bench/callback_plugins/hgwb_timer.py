@@ -9,8 +9,6 @@ For the benchmark's checks it also records how many ``commands`` and
 ``routes`` the task returned and a digest of the sorted ``commands``
 (computed after the end time is taken, so not part of ``seconds``)."""
 
-from __future__ import annotations
-
 DOCUMENTATION = r"""
 name: hgwb_timer
 type: aggregate

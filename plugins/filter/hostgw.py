@@ -7,10 +7,6 @@ Address math lives on Python's ipaddress: the controller needs nothing beyond
 ansible-core (no netaddr, no ansible.utils).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import re
 
@@ -242,7 +238,7 @@ def _pod_side(node, suffix, version, problems):
     if bad:
         problems.append(names.problem("pod_subnet" + suffix, subnet, bad))
         return None
-    gateway = str(node.get("gateway" + suffix) or "").split("/")[0]
+    gateway = str(node.get("gateway" + suffix) or "").split("/", 1)[0]
     _v, gateway, bad = names.parse_ip(gateway, version)
     if bad:
         problems.append(names.problem("gateway" + suffix, node.get("gateway" + suffix), bad))

@@ -17,14 +17,9 @@ planning stays O(N log N) in the number of hosts, and linear in the number
 of routes the hosts report.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import bisect
 import ipaddress
 import re
-from itertools import repeat
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
@@ -108,7 +103,9 @@ def parse_settings(settings, problems):
 
     Returns the parsed values; ``s['fatal']`` is True when the pod network
     itself (CIDRs, prefixes) is unusable, so no host can be planned."""
-    get = lambda name: settings.get(name, DEFAULTS.get(name))  # noqa: E731
+    def get(name):
+        return settings.get(name, DEFAULTS.get(name))
+
     s = {"cidr": {}, "prefix": {}, "fatal": False}
     for v in FAMILIES:
         key = "hostgw_cluster_cidr" + SUFFIX[v]
@@ -241,7 +238,7 @@ def host_addresses(info):
     for name, iface in (info.get("interfaces") or {}).items():
         for cidr in iface.get("addresses") or []:
             try:
-                found[ipaddress.ip_address(str(cidr).split("/")[0])] = name
+                found[ipaddress.ip_address(str(cidr).split("/", 1)[0])] = name
             except ValueError:
                 continue
     return found
@@ -475,7 +472,7 @@ def route_evidence(hosts, s):
         seen.update(to)
     held = []
     for text in seen:
-        dest, _, via = text.partition(" ")
+        dest, _sep, via = text.partition(" ")
         version, canon, bad = names.parse_prefix(dest)
         if bad or not via:
             continue  # not a route to a node
@@ -646,7 +643,7 @@ def allocate(hosts, nodes, s, problems, version, held=(), complete_view=True):
         return claims
     step = 1 << (cidr.max_prefixlen - prefix)
     start, end = int(cidr.network_address), int(cidr.broadcast_address)
-    taken = sorted([(int(n.network_address), int(n.broadcast_address)) for n, _, _ in claims]
+    taken = sorted([(int(n.network_address), int(n.broadcast_address)) for n, _host, _source in claims]
                    + [(first, last) for first, last, owner in held
                       if evidence_counts(owner, nodes, v, complete_view)])
     cls = ipaddress.IPv4Network if v == 4 else ipaddress.IPv6Network
@@ -698,7 +695,7 @@ def check_cluster(hosts, nodes, s, problems):
     # range of it each (bisect), so reachability is O(log N) per network.
     ips = dict((v, sorted((int(ip), name) for ip, owners in by_ip.items() if ip.version == v
                           for name in owners)) for v in FAMILIES)
-    ip_keys = dict((v, [i for i, _ in ips[v]]) for v in FAMILIES)
+    ip_keys = dict((v, [i for i, _name in ips[v]]) for v in FAMILIES)
 
     infos = dict((h["name"], h.get("info")) for h in hosts)
     for name in sorted(nodes):
@@ -744,7 +741,7 @@ def _unreached(ips, keys, reach, version, me):
                    for n in reach if n.version == version)
     out, pos = [], 0
     for lo, hi in spans + [(len(keys), len(keys))]:
-        out.extend(name for _, name in ips[pos:lo] if name != me)
+        out.extend(name for _ip, name in ips[pos:lo] if name != me)
         pos = max(pos, hi)
     return out
 
@@ -772,7 +769,7 @@ def check_takeover(hosts, nodes, s, problems):
             if proto in s["ours"] or proto in KERNEL_PROTOCOLS:
                 continue
             for entry in group.get("to") or ():
-                dest, _, via = entry.partition(" ")
+                dest, _sep, via = entry.partition(" ")
                 planned = owner_of.get(dest)
                 if planned is None or planned[0] == name or group.get("metric") != DEFAULT_METRIC[planned[2]]:
                     continue

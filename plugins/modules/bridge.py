@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: bridge
 short_description: Manage the Linux bridge that holds a host's pod subnet gateway
@@ -29,7 +25,7 @@ description:
     command, never interleave. A run that waits for the lock longer than 300 seconds fails and changes nothing.
   - Every parameter is validated before the lock is taken, and every bad value is named.
 author:
-  - podnet.hostgw developers
+  - podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in C(check_mode) and return changed status prediction without modifying target.

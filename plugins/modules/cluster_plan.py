@@ -3,10 +3,6 @@
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: cluster_plan
 short_description: Allocate pod subnets and validate the whole cluster, once, before any change
@@ -41,7 +37,7 @@ description:
     read and claims a subnet of its own speaks for itself. When every host
     was read, a route via an address of no host is a stale one of a removed
     or re-addressed node.
-  - Linear in the number of routes the hosts report, O(N log N) in hosts.
+  - Linear in the number of routes the hosts report, N log N in the number of hosts.
   - On success returns the plan (cluster settings, every node, the route
     list) as RV(plan). It sets no fact; the P(podnet.hostgw.preflight#role)
     role publishes it as the variable C(hostgw_plan).
@@ -51,7 +47,7 @@ description:
     plans nothing and says which hosts those are, or hands back the plan an
     earlier C(serial) batch of the same play made - one plan per play, made
     from the whole group, whatever the batches.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -60,6 +56,7 @@ attributes:
     support: none
     description: Changes nothing.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller.
 options:

@@ -26,7 +26,7 @@ description:
     never removed; other networks and runtimes keep their state there.
   - Holds the host-wide lock of podnet.hostgw (C(flock) on
     C(/run/lock/podnet-hostgw.lock)) meanwhile, in check mode too.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full

@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: ip_route
 short_description: Manage a set of kernel routes tagged with a dedicated protocol, with iproute2
@@ -45,7 +41,7 @@ description:
     bits set is an error that names the corrected prefix). No value ever reaches a shell.
   - Runs wherever C(ip) (iproute2 with C(-json) support) runs.
 author:
-  - podnet.hostgw contributors
+  - podnet.hostgw developers (!UNKNOWN)
 extends_documentation_fragment:
   - podnet.hostgw.attributes
   - podnet.hostgw.attributes.platform
@@ -452,7 +448,7 @@ protos_file:
   sample: {path: /etc/iproute2/rt_protos.d/hostgw.conf, changed: false}
 errors:
   description:
-    - On failure, one message per problem, as listed in RV(msg) - each bad value with the entry
+    - On failure, one message per problem, as listed in C(msg) - each bad value with the entry
       it belongs to (C(routes[INDEX])), each conflicting route of another protocol, or each batch
       line not applied.
   returned: failure

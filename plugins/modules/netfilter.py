@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: netfilter
 short_description: Forwarding and masquerade rules for the pod network, with nftables or iptables
@@ -49,7 +45,7 @@ description:
     too, so two playbook runs, or a playbook run and the reconcile command, never interleave.
     A run that waits for the lock longer than 300 seconds fails and changes nothing.
 author:
-  - podnet.hostgw contributors
+  - podnet.hostgw developers (!UNKNOWN)
 extends_documentation_fragment:
   - podnet.hostgw.attributes
   - podnet.hostgw.attributes.platform

@@ -3,10 +3,6 @@
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: node_info
 short_description: Read what the pod network needs to know about a host
@@ -27,7 +23,7 @@ description:
   - Also tells whether systemd runs on the host, and which of the files the
     M(podnet.hostgw.reconcile_command) module installs (the command and the units,
     at their default paths) exist and are the collection's.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -36,6 +32,7 @@ attributes:
     support: none
     description: Changes nothing, so there is nothing to show.
   platform:
+    support: full
     platforms: linux
     description: Needs iproute2.
 options:
@@ -165,7 +162,7 @@ def parse_addresses(links, addrs):
         }
     for entry in addrs:
         iface = interfaces.setdefault(entry["ifname"], {"mtu": entry.get("mtu"), "up": False,
-                                                          "kind": "", "master": "", "addresses": []})
+                                                        "kind": "", "master": "", "addresses": []})
         for a in entry.get("addr_info") or []:
             if a.get("family") in ("inet", "inet6") and "local" in a:
                 iface["addresses"].append("%s/%s" % (a["local"], a["prefixlen"]))

@@ -4,10 +4,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: reconcile_command
 short_description: Install the reconcile command and its systemd units, or remove them
@@ -38,7 +34,7 @@ description:
     P(podnet.hostgw.reconcile#role) role does that with M(ansible.builtin.systemd_service)
     where systemd runs. O(enable) writes the links C(systemctl enable) would make, for hosts
     where systemd is not running.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full
@@ -49,7 +45,7 @@ attributes:
   platform:
     support: full
     platforms: linux
-    description: Needs a Linux host with Python 3.8 or later; systemd is optional.
+    description: Needs a Linux host with Python 3.8 to 3.13; systemd is optional.
 options:
   state:
     description:

@@ -3,10 +3,6 @@
 # Copyright: podnet.hostgw contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 module: sysctl
 short_description: Set kernel parameters now and persist them in one file of their own
@@ -35,7 +31,7 @@ description:
     concurrent runs never record a value another run has just set. A run that
     waits for the lock longer than 300 seconds fails and changes nothing.
   - Only depends on the kernel's C(/proc/sys); no C(sysctl) binary is needed.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full

@@ -44,10 +44,10 @@ def _mark(topo, state):
 
 def node_label(topo, host):
     lines = [host["name"]]
-    lines += ["%s %s" % (host["interface"] or "?", ip) for _, ip in host["addresses"]]
-    lines += ["%s %s gw %s" % (host["bridge"], subnet, gw) for _, subnet, gw in host["subnets"]]
+    lines += ["%s %s" % (host["interface"] or "?", ip) for _v, ip in host["addresses"]]
+    lines += ["%s %s gw %s" % (host["bridge"], subnet, gw) for _v, subnet, gw in host["subnets"]]
     if topo["form"] != "full":
-        lines += [(_mark(topo, state) if state else "") + line for line, state, _ in tm.route_rows(host, topo["form"])]
+        lines += [(_mark(topo, state) if state else "") + line for line, state, _route in tm.route_rows(host, topo["form"])]
     return "<br/>".join(label_text(line) for line in lines)
 
 

@@ -73,8 +73,8 @@ def _fam_label(v):
 def box_content(host, form):
     """The box's sections: underlay addresses (after the interface's name),
     bridge lines, route rows."""
-    underlay = [ip for _, ip in host["addresses"]]
-    bridge = ["%s gw %s" % (subnet, gw) for _, subnet, gw in host["subnets"]]
+    underlay = [ip for _v, ip in host["addresses"]]
+    bridge = ["%s gw %s" % (subnet, gw) for _v, subnet, gw in host["subnets"]]
     return underlay, bridge, tm.route_rows(host, form)
 
 
@@ -87,7 +87,7 @@ def box_size(hosts, form):
                     width_of(len(short(host["name"])), NAME_SIZE),
                     width_of(len(host["interface"] or "?") + 2 + max([len(s) for s in underlay] + [0])),
                     width_of(max([len(s) for s in bridge] + [len(host["bridge"])])) + 2 * 8,
-                    width_of(max([len(t) for t, _, _ in rows] + [len("routes")])) + MARK)
+                    width_of(max([len(t) for t, _state, _route in rows] + [len("routes")])) + MARK)
         height = max(height, _box_height(underlay, bridge, rows))
     return math.ceil(width + 2 * PAD), math.ceil(height)
 
@@ -265,8 +265,8 @@ def legend_lines(topo):
                       % (len(topo["hosts"]), tm.FULL_MAX_HOSTS)))
     else:
         lines.append(("note", None, "%d hosts: each counts its routes and lists the failed ones (all listed up to "
-                      "%d hosts; every route: render.yml's hosts/<host>.routes)" % (len(topo["hosts"]),
-                                                                                   tm.TABLE_MAX_HOSTS)))
+                      "%d hosts; every route: render.yml's hosts/<host>.routes)"
+                      % (len(topo["hosts"]), tm.TABLE_MAX_HOSTS)))
     if topo["tested"]:
         lines.append(("note", None, "reachability: verify.yml%s" % (
             " at " + topo["results_time"] if topo["results_time"] else "")))
@@ -286,15 +286,15 @@ def draw_legend(topo, x, y):
             dash = ' stroke-dasharray="7 4"' if value == 6 else ""
             out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="1.6"%s/>'
                        % (x, cy - 4, x + 28, cy - 4, INK, dash))
-        out.append('<text x="%.1f" y="%.1f" fill="%s">%s</text>' % (x + (38 if kind != "note" else 0), cy,
-                                                                     INK if kind != "note" else MUTED, text(label)))
+        out.append('<text x="%.1f" y="%.1f" fill="%s">%s</text>'
+                   % (x + (38 if kind != "note" else 0), cy, INK if kind != "note" else MUTED, text(label)))
     out.append("</g>")
     return out
 
 
 def legend_size(topo):
     lines = legend_lines(topo)
-    return width_of(max(len(t) + 6 for _, _, t in lines)), len(lines) * LINE
+    return width_of(max(len(t) + 6 for _kind, _value, t in lines)), len(lines) * LINE
 
 
 # ---------------------------------------------------------------------------
@@ -310,11 +310,11 @@ def svg(topo):
     head = header(topo)
     top = MARGIN + 2 * LINE + 16
     corners = [(x - min_x + MARGIN, y - min_y + top) for x, y in corners]
-    right = max([x + w for x, _ in corners] + [MARGIN])
-    bottom = max([y + h for _, y in corners] + [top])
+    right = max([x + w for x, _y in corners] + [MARGIN])
+    bottom = max([y + h for _x, y in corners] + [top])
     lw, lh = legend_size(topo)
-    width = math.ceil(max(right, MARGIN + lw, MARGIN + width_of(len(head[1])), MARGIN + width_of(len(head[0]),
-                                                                                                   TITLE_SIZE))
+    width = math.ceil(max(right, MARGIN + lw, MARGIN + width_of(len(head[1])),
+                          MARGIN + width_of(len(head[0]), TITLE_SIZE))
                       + MARGIN)
     height = math.ceil(bottom + 28 + lh + MARGIN)
 

@@ -30,7 +30,7 @@ def ns_run(ns, argv, data=None, check=True):
     """Run ARGV inside namespace NS (argv list, no shell)."""
     proc = subprocess.run(
         ["ip", "netns", "exec", ns] + list(argv),
-        input=data, capture_output=True, text=True,
+        input=data, check=False, capture_output=True, text=True,
         env=dict(os.environ, LC_ALL="C"),
     )
     if check and proc.returncode != 0:
@@ -75,7 +75,7 @@ class Netns:
             proc = subprocess.run(
                 ["ip", "netns", "exec", self.name, sys.executable, "-m",
                  "ansible_collections.podnet.hostgw.plugins.modules.%s" % name, path],
-                capture_output=True, text=True, env=env, cwd=REPO,
+                check=False, capture_output=True, text=True, env=env, cwd=REPO,
             )
         finally:
             os.unlink(path)

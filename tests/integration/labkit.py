@@ -72,7 +72,7 @@ def written_files(top):
     overlays: what the host wrote under its /etc, /var/lib, /opt, /usr/local);
     deletions of the real machine's files show as overlay whiteouts."""
     found = {}
-    for d, _, files in os.walk(top):
+    for d, _dirs, files in os.walk(top):
         for f in files:
             path = os.path.join(d, f)
             st = os.lstat(path)
@@ -112,7 +112,7 @@ class Lab:
 
     def on(self, host, *argv, timeout=120):
         return subprocess.run(hostgw_lab.enter(self.state(), host) + list(argv),
-                              capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"),
+                              check=False, capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"),
                               timeout=timeout)
 
     def write_file(self, host, path, text):
@@ -188,7 +188,7 @@ class Lab:
 
     def sites_at_once(self, inv, count, *extra, timeout=900, playbook="site.yml"):
         """COUNT runs of PLAYBOOK started together; their CompletedProcesses."""
-        return finish_sites([self.start_site(inv, *extra, playbook=playbook) for _ in range(count)],
+        return finish_sites([self.start_site(inv, *extra, playbook=playbook) for _site in range(count)],
                             timeout)
 
     def adhoc(self, *args):
@@ -198,7 +198,7 @@ class Lab:
     def cli(self, *args, check=True):
         """lab/hostgw_lab.py with the lab's own inventory."""
         proc = subprocess.run([sys.executable, LAB_PY, "--inventory", self.good_path] + list(args),
-                              capture_output=True, text=True)
+                              check=False, capture_output=True, text=True)
         if check:
             assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc
@@ -207,7 +207,7 @@ class Lab:
         self.cli("up")
 
     def down(self):
-        subprocess.run([sys.executable, LAB_PY, "--lab", self.lab, "down"], capture_output=True)
+        subprocess.run([sys.executable, LAB_PY, "--lab", self.lab, "down"], check=False, capture_output=True)
 
 
 def recap(proc):
@@ -216,9 +216,9 @@ def recap(proc):
     playbooks/check_group.yml) is checked but left out."""
     rows = RECAP.findall(proc.stdout)
     assert rows, proc.stdout[-2000:]
-    for host, _, unreachable, failed in rows:
+    for host, _changed, unreachable, failed in rows:
         assert (unreachable, failed) == ("0", "0"), proc.stdout[-3000:]
-    return dict((host, int(changed)) for host, changed, _, _ in rows if host != "localhost")
+    return dict((host, int(changed)) for host, changed, _unreachable, _failed in rows if host != "localhost")
 
 
 def run_bounded(argv, timeout, **popen_kw):

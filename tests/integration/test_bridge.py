@@ -60,7 +60,7 @@ def link_locals(netns, name="cni0"):
 
 
 def wait_for_link_local(netns, name="cni0"):
-    for _ in range(50):
+    for _attempt in range(50):
         found = link_locals(netns, name)
         if found:
             return found

@@ -99,7 +99,7 @@ def assert_previous_values_recorded(lab, one_run):
 
 
 def test_runs_at_once_end_as_one_run_does_and_reset_restores(lab, one_run):
-    for _ in range(ROUNDS):
+    for _round in range(ROUNDS):
         assert without_macs(fresh(lab)) == without_macs(one_run["pristine"])
         assert_all_succeeded(lab.sites_at_once(lab.good_path, RUNS, timeout=RUN_TIMEOUT))
         assert_previous_values_recorded(lab, one_run)

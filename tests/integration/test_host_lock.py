@@ -17,7 +17,6 @@ import time
 
 import pytest
 
-from tests.conftest import REPO  # noqa: F401 (puts the collection on sys.path)
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter as nf
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.lock import HostLock
 

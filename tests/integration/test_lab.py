@@ -75,7 +75,7 @@ def test_lab_up_down_leaves_root_namespace_exactly_as_before(lab_inventory):
 
 
 def test_lab_up_is_idempotent_and_refuses_foreign_namespaces(lab_inventory):
-    the_lab, lab, _ = lab_inventory
+    the_lab, lab, _before = lab_inventory
     the_lab.cli("up")
     again = the_lab.cli("up")
     assert "already up" in again.stdout
@@ -86,17 +86,17 @@ def test_lab_up_is_idempotent_and_refuses_foreign_namespaces(lab_inventory):
 
 
 def test_nsenter_connection_runs_everything_inside_the_host(lab_inventory, tmp_path):
-    the_lab, lab, _ = lab_inventory
+    the_lab, lab, _before = lab_inventory
     the_lab.cli("up")
     # A compound raw command: both halves must run on the lab host.
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.raw",
-                  "-a", "hostname; ip -4 -o addr show dev eth0")
+                        "-a", "hostname; ip -4 -o addr show dev eth0")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "alpha" in res.stdout
     assert "10.168.0.1/24" in res.stdout
     # Facts describe the lab host, not the controller.
     res = the_lab.adhoc("beta", "-m", "ansible.builtin.setup",
-                  "-a", "gather_subset=!all,!min,network")
+                        "-a", "gather_subset=!all,!min,network")
     assert res.returncode == 0, res.stdout + res.stderr
     facts = json.loads(res.stdout.split("=>", 1)[1])["ansible_facts"]
     assert facts["ansible_default_ipv4"]["address"] == "10.168.0.2"
@@ -105,7 +105,7 @@ def test_nsenter_connection_runs_everything_inside_the_host(lab_inventory, tmp_p
     src = tmp_path / "marker"
     src.write_text("lab-only\n")
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.copy",
-                  "-a", "src=%s dest=/etc/podnet-lab-marker mode=0644" % src)
+                        "-a", "src=%s dest=/etc/podnet-lab-marker mode=0644" % src)
     assert res.returncode == 0, res.stdout + res.stderr
     assert not os.path.exists("/etc/podnet-lab-marker")
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.slurp", "-a", "src=/etc/podnet-lab-marker")
@@ -115,14 +115,14 @@ def test_nsenter_connection_runs_everything_inside_the_host(lab_inventory, tmp_p
 
 
 def test_nsenter_connection_fails_clearly_when_lab_is_down(lab_inventory):
-    the_lab, lab, _ = lab_inventory
+    the_lab, lab, _before = lab_inventory
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.raw", "-a", "true")
     assert res.returncode != 0
     assert "is the lab up?" in res.stdout + res.stderr
 
 
 def test_nsenter_connection_pipelines_modules_over_stdin(lab_inventory):
-    the_lab, lab, _ = lab_inventory
+    the_lab, lab, _before = lab_inventory
     the_lab.cli("up")
     res = the_lab.adhoc("alpha", "-m", "ansible.builtin.ping", "-vvv")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -134,7 +134,7 @@ def test_each_host_has_its_own_usr_local_etc_var_lib_opt_and_run(lab_inventory):
     """A file a lab host writes under any of its own directories lands in
     the lab's state (removed by down), never on the real machine, and is not
     seen by another lab host."""
-    the_lab, lab, _ = lab_inventory
+    the_lab, lab, _before = lab_inventory
     the_lab.cli("up")
     name = "podnet-lab-%s" % uuid.uuid4().hex[:8]
     # What the lab promises each host (issue 8 installs a command under /usr/local).
@@ -177,7 +177,7 @@ def test_down_ends_a_daemon_its_test_left_running_and_only_that(lab_inventory):
     it is still that daemon."""
     import hostgw_lab
 
-    the_lab, lab, _ = lab_inventory
+    the_lab, lab, _before = lab_inventory
     the_lab.cli("up")
     bird = Bird(the_lab, "alpha", [("198.51.100.0/24", "10.168.0.2")])
     bird.start()  # and never stopped: as if the test had died
@@ -185,7 +185,7 @@ def test_down_ends_a_daemon_its_test_left_running_and_only_that(lab_inventory):
     # Two records that must not be killed: a process whose command line is
     # not the recorded one, and one with the recorded command line in
     # another network namespace (a reused PID would look like these).
-    strangers = [subprocess.Popen(["sleep", "300"]) for _ in range(2)]
+    strangers = [subprocess.Popen(["sleep", "300"]) for _stranger in range(2)]
     try:
         state = the_lab.state()
         state["daemons"]["alpha/other"] = dict(bird.daemon, name="other", pid=strangers[0].pid)

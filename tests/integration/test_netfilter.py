@@ -56,21 +56,21 @@ def _need(*tools):
 # ------------------------------------------------------------------ fixtures --
 
 FOREIGN_NFT = """table inet filter {
-	chain input {
-		type filter hook input priority 0; policy accept;
-		ct state established,related accept
-		iifname "lo" accept
-	}
-	chain forward {
-		type filter hook forward priority 0; policy accept;
-		ip saddr 198.51.100.0/24 counter drop
-	}
+    chain input {
+        type filter hook input priority 0; policy accept;
+        ct state established,related accept
+        iifname "lo" accept
+    }
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        ip saddr 198.51.100.0/24 counter drop
+    }
 }
 table ip sidecar_nat {
-	chain postrouting {
-		type nat hook postrouting priority 100; policy accept;
-		oifname "eth0" ip saddr 172.17.0.0/16 masquerade
-	}
+    chain postrouting {
+        type nat hook postrouting priority 100; policy accept;
+        oifname "eth0" ip saddr 172.17.0.0/16 masquerade
+    }
 }
 """
 
@@ -496,8 +496,8 @@ def test_bad_input_fails_and_changes_nothing(netns, backend, variant):
     _need("nft", *VARIANT_CMDS[variant])
     ok(run(netns, backend, variant, cluster_cidrs=[CIDR4]))
     before = snapshot(netns, variant)
-    res = run(netns, backend, variant, cluster_cidrs=["192.168.1.0/16", "nonsense", "10.0.0.1",
-                                                       "fd00::/8", "fd00:1::/64"],
+    res = run(netns, backend, variant,
+              cluster_cidrs=["192.168.1.0/16", "nonsense", "10.0.0.1", "fd00::/8", "fd00:1::/64"],
               name="Bad-Name")
     assert res["failed"] is True
     assert res["errors"] == [
@@ -626,7 +626,7 @@ def _veth(a, a_name, b, b_name):
 def build_topology(netns, family):
     t = TOPO[family]
     host1 = netns
-    pod1, host2, pod2, outside, switch = (netns.make_another() for _ in range(5))
+    pod1, host2, pod2, outside, switch = (netns.make_another() for _ns in range(5))
     switch.ip("link", "add", "br0", "type", "bridge")
     switch.ip("link", "set", "br0", "up")
     for ns, cidr in ((host1, t["host1"]), (host2, t["host2"]), (outside, t["outside"])):
@@ -678,8 +678,7 @@ TRAFFIC = [("nftables", "auto", 4), ("iptables", "auto", 4), ("iptables", "legac
 
 @pytest.mark.parametrize("backend,variant,family", TRAFFIC,
                          ids=["%s-%s-v%d" % x for x in TRAFFIC])
-def test_traffic_pod_to_pod_is_not_natted_and_leaving_the_cluster_is(netns, backend, variant,
-                                                                       family):
+def test_traffic_pod_to_pod_is_not_natted_and_leaving_the_cluster_is(netns, backend, variant, family):
     _need("nft", "sysctl", *VARIANT_CMDS[variant])
     topo = build_topology(netns, family)
     t = TOPO[family]

@@ -49,7 +49,7 @@ def settled(lab, tries=30):
     bridge's carrier change (and the routes' ``linkdown``) through linkwatch,
     up to a second after verify removed the bridge's last port."""
     snap = lab.snapshot()
-    for _ in range(tries):
+    for _attempt in range(tries):
         time.sleep(1)
         again = lab.snapshot()
         if again == snap:

@@ -99,7 +99,7 @@ def filter_names():
 FILTERS = filter_names()
 
 
-@pytest.mark.parametrize("stem, name", FILTERS, ids=[n for _, n in FILTERS])
+@pytest.mark.parametrize("stem, name", FILTERS, ids=[name for _stem, name in FILTERS])
 def test_every_filter_has_its_documentation_file(stem, name):
     path = os.path.join(REPO, "plugins", "filter", name + ".yml")
     assert os.path.isfile(path), "filter %s (plugins/filter/%s.py) has no %s" % (name, stem, os.path.relpath(path, REPO))
@@ -113,7 +113,7 @@ def test_every_filter_has_its_documentation_file(stem, name):
 
 
 def test_ansible_doc_renders_every_filter():
-    names = ["podnet.hostgw.%s" % name for _, name in FILTERS]
+    names = ["podnet.hostgw.%s" % name for _stem, name in FILTERS]
     proc = ansible_doc("-t", "filter", *names)
     assert proc.returncode == 0 and "ERROR" not in proc.stderr, proc.stderr
     for name in names:

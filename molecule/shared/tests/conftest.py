@@ -4,4 +4,5 @@
 (``--connection=podnet-lab --hosts=all``).
 """
 
-from testinfra_lab import lab  # noqa: F401  (fixture)
+# The lab fixture, imported for pytest to find here.
+from testinfra_lab import lab  # noqa: F401  pylint: disable=unused-import

@@ -39,7 +39,7 @@ def tagged_routes(host, family):
 
 def test_bridge_holds_exactly_the_pod_gateways(host):
     rec = record(host.backend.hostname)
-    want = sorted(gateway(rec["pod_subnet" + k]) for k, _ in FAMILIES if rec["pod_subnet" + k])
+    want = sorted(gateway(rec["pod_subnet" + k]) for k, _family in FAMILIES if rec["pod_subnet" + k])
     addrs = json.loads(host.check_output("ip -json addr show dev cni0"))[0]["addr_info"]
     got = sorted("%s/%d" % (a["local"], a["prefixlen"]) for a in addrs
                  if not ipaddress.ip_address(a["local"]).is_link_local)
@@ -72,7 +72,7 @@ def test_exactly_one_route_per_peer_and_family(host):
         assert sorted((r["dst"], r.get("gateway")) for r in routes) == want
         assert all(r["dev"] == "eth0" for r in routes)
         everything = json.loads(host.check_output("ip -%d -json route show table main" % family))
-        for dest, _ in want:
+        for dest, _via in want:
             assert len([r for r in everything if r["dst"] == dest]) == 1, dest
 
 
@@ -82,7 +82,7 @@ def test_cni_config_matches_the_host(host):
     bridge = conf["plugins"][0]
     assert (bridge["type"], bridge["bridge"], bridge["isGateway"], bridge["ipMasq"]) == ("bridge", "cni0", True, False)
     subnets = [r[0]["subnet"] for r in bridge["ipam"]["ranges"]]
-    assert subnets == [rec["pod_subnet" + k] for k, _ in FAMILIES if rec["pod_subnet" + k]]
+    assert subnets == [rec["pod_subnet" + k] for k, _family in FAMILIES if rec["pod_subnet" + k]]
 
 
 def test_every_host_has_attached_containers():

@@ -146,4 +146,3 @@ def main(argv=None):
         return 0
     sys.stderr.write("%s: ip monitor ended (status %s)\n" % (PROG, monitor.returncode))
     return 1
-

@@ -9,4 +9,4 @@ def test_remaining_cluster(check_cluster):
 
 def test_nobody_routes_to_the_host_that_left():
     for name in ("host1", "host3", "host4"):
-        assert EXPECTED["host2"] not in [dst for dst, _ in tagged_routes(name)]
+        assert EXPECTED["host2"] not in [dst for dst, _via in tagged_routes(name)]

@@ -172,7 +172,7 @@ def test_results_colour_arrows_and_route_lines():
     assert colour[("host3", "host1", "4")] == colour[("host3", "host1", "6")] == RED
     assert colour[("host1", "host2", "6")] == GREY
     assert colour[("host1", "host2", "4")] == colour[("host2", "host3", "6")] == GREEN
-    assert [v for v in colour.values()].count(GREEN) == 9
+    assert list(colour.values()).count(GREEN) == 9
     states = dict(((el.get("data-from"), el.get("data-to"), el.get("data-family")), el.get("data-state"))
                   for el in route_lines(root))
     assert states[("host3", "host1", "4")] == "failed" and states[("host1", "host2", "6")] == "untested"
@@ -230,11 +230,11 @@ def test_mermaid_dual_stack_and_results():
     chart = f.hostgw_topology_mermaid(plan, results_for(plan, failed={("host2", "host3")}))
     found = edges(chart)
     assert len(found) == 12
-    assert sorted((a, b, "6" if arrow == "-.->" else "4") for a, arrow, _, b in found) == sorted(
+    assert sorted((a, b, "6" if arrow == "-.->" else "4") for a, arrow, _label, b in found) == sorted(
         ("h%d" % a, "h%d" % b, v) for a in range(3) for b in range(3) if a != b for v in "46")
     assert ("h1", "-->", "\u2717 192.168.2.0/24 via 10.168.0.3", "h2") in found
     assert ("h0", "-.->", "\u2713 fd00:10:0:1::/64 via fd00:168::2", "h1") in found
-    failed = [i for i, (a, _, label, b) in enumerate(found) if label.startswith("\u2717")]
+    failed = [i for i, (a, _arrow, label, b) in enumerate(found) if label.startswith("\u2717")]
     assert "linkStyle %s stroke:%s" % (",".join(map(str, failed)), RED) in chart
     assert node_labels(chart)["h1"].startswith("host2")
     assert [node_labels(chart)[h] for h in ("h0", "h1", "h2")]

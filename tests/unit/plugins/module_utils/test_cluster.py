@@ -39,14 +39,14 @@ def seed_hosts():
             host("host2", "10.168.0.2/24", pod_subnet="192.168.1.0/24")]
 
 
-def plan_ok(hosts, settings=SEED):
-    p, problems = cluster.plan(hosts, settings)
+def plan_ok(hosts, settings=None):
+    p, problems = cluster.plan(hosts, SEED if settings is None else settings)
     assert not problems, problems
     return p
 
 
-def plan_fails(hosts, settings=SEED):
-    p, problems = cluster.plan(hosts, settings)
+def plan_fails(hosts, settings=None):
+    p, problems = cluster.plan(hosts, SEED if settings is None else settings)
     assert p is None and problems
     return list(problems)
 

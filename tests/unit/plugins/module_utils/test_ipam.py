@@ -28,7 +28,7 @@ def test_bookkeeping_only_is_unused_and_removed(tmp_path):
     path = network(tmp_path, **BOOKKEEPING)
     state = ipam.read(path)
     assert state.unused and state.bookkeeping == ["last_reserved_ip.0", "last_reserved_ip.1", "lock"]
-    removed, _ = ipam.remove_unused(path)
+    removed, _state = ipam.remove_unused(path)
     assert removed and not os.path.exists(path)
     assert os.path.isdir(str(tmp_path))  # the data directory stays
 

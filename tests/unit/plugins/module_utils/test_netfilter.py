@@ -259,8 +259,7 @@ def test_nft_drift_of_whole_tables():
                                             "comment": "x"}}]}}},
      "ip saddr 10.0.0.0/8"),
     ({"jump": {"target": "x"}}, "jump x"),
-    ({"masquerade": {"flags": "fully-random"}}, '<unrecognised {"masquerade":{"flags":'
-                                               '"fully-random"}}>'),
+    ({"masquerade": {"flags": "fully-random"}}, '<unrecognised {"masquerade":{"flags":"fully-random"}}>'),
     # an IPv6 address in an "ip" match is not ours
     ({"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
                 "right": "fd00::1"}},

@@ -55,8 +55,8 @@ def host_with(nft_table=None, v4_filter="iptables_empty_filter", v4_nat="iptable
     return FakeRunner(listings)
 
 
-def config(cidrs=V4):
-    cfg, problems = nf.validate(dict(name=NAME, state="present", cluster_cidrs=cidrs))
+def config(cidrs=None):
+    cfg, problems = nf.validate(dict(name=NAME, state="present", cluster_cidrs=V4 if cidrs is None else cidrs))
     assert problems == []
     return cfg
 

@@ -771,7 +771,7 @@ class TestInputsUnchanged:
         kern = {("ipv4", 254): kernel_mod.parse_kernel_routes(raw, "ipv4", 254)}
         before = kernel_snapshot(kern)
         p = do_plan(want("192.168.1.0/24 via 10.168.0.2 dev eth0"), kern, nexthop_objects=True,
-                    nexthops=nh_objects(), other_refs=lambda: set())
+                    nexthops=nh_objects(), other_refs=set)
         assert not any(c.startswith("route ") for c in p.commands)
         assert p.after == ["192.168.1.0/24 via 10.168.0.2 dev eth0 table main metric 0 nhid 264241152"]
         assert kernel_snapshot(kern) == before and kern[("ipv4", 254)][0].via is None
@@ -825,9 +825,9 @@ class TestRouteLines:
     """The compact form: one ``ip route`` style line per entry."""
 
     def test_line_and_dict_give_the_same_route(self):
-        line, _ = options.validate_routes(["192.168.1.0/24 via 10.168.0.2 dev eth0 metric 5 table 100 src 10.168.0.1 onlink"])
-        as_dict, _ = options.validate_routes([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth0", "metric": 5,
-                                               "table": 100, "src": "10.168.0.1", "onlink": True}])
+        line, _problems = options.validate_routes(["192.168.1.0/24 via 10.168.0.2 dev eth0 metric 5 table 100 src 10.168.0.1 onlink"])
+        as_dict, _problems = options.validate_routes([{"dest": "192.168.1.0/24", "via": "10.168.0.2", "dev": "eth0", "metric": 5,
+                                                      "table": 100, "src": "10.168.0.1", "onlink": True}])
         a, b = line[0], as_dict[0]
         assert (a.key, a.via, a.dev, a.onlink, a.src) == (b.key, b.via, b.dev, b.onlink, b.src)
 
