@@ -105,8 +105,8 @@ def test_batches_go_on_past_a_failed_host_with_one_plan(fresh, tmp_path):
     play.write_text(yaml.safe_dump([{
         "name": "The roles, two hosts at a time", "hosts": "hostgw_nodes", "gather_facts": False,
         "serial": 2, "max_fail_percentage": 50,
-        "roles": ["podnet.hostgw.%s" % r for r in ("preflight", "record", "bridge", "forwarding", "routes", "cni",
-                                                               "reconcile")],
+        "roles": ["podnet.hostgw.%s" % r
+                  for r in ("preflight", "record", "bridge", "forwarding", "routes", "cni", "reconcile")],
     }]))
     # A link of another kind where host2's bridge goes: the bridge module fails there.
     assert lab.on("host2", "ip", "link", "add", "cni0", "type", "veth", "peer", "name", "cni0p").returncode == 0

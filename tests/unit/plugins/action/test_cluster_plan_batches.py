@@ -24,8 +24,8 @@ def make(play_id="play-1"):
                                shared_loader_obj=None)
 
 
-def task_vars(batch, play=GROUP, hostvars=None):
-    return {"ansible_play_batch": list(batch), "ansible_play_hosts_all": list(play),
+def task_vars(batch, play=None, hostvars=None):
+    return {"ansible_play_batch": list(batch), "ansible_play_hosts_all": list(GROUP if play is None else play),
             "hostvars": HostVars(hostvars or {})}
 
 
