@@ -145,8 +145,9 @@ from ansible_collections.podnet.hostgw.plugins.module_utils.module_support impor
 from ansible_collections.podnet.hostgw.plugins.module_utils.reconcile_files import DEFAULT_LAYOUT, SYSTEMD_RUNNING
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.kernel import parse_kernel_routes
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.model import DEFAULT_DEST, IPV4, IPV6
 
-HOST_LEN = {"4": "/32", "6": "/128"}
 
 
 def parse_addresses(links, addrs):
@@ -169,21 +170,26 @@ def parse_addresses(links, addrs):
     return interfaces
 
 
+def _kernel_routes(routes4, routes6):
+    """Both families' main-table routes as the route engine reads them
+    (``default`` as ``0.0.0.0/0``, host routes with their length, a missing
+    protocol as ``boot``): [(version, Route)]."""
+    return [(version, route)
+            for version, family, raw in (("4", IPV4, routes4), ("6", IPV6, routes6))
+            for route in parse_kernel_routes(raw, family, "main")]
+
+
 def parse_routes(routes4, routes6):
     connected, default = [], {}
-    for version, routes in (("4", routes4), ("6", routes6)):
-        for r in routes:
-            if r.get("type", "unicast") != "unicast":
-                continue
-            if r.get("dst") == "default":
-                if version not in default or r.get("metric", 0) < default[version]["metric"]:
-                    default[version] = {"dev": r.get("dev", ""), "gateway": r.get("gateway", ""),
-                                        "src": r.get("prefsrc", ""), "metric": r.get("metric", 0)}
-            elif "gateway" not in r and "nexthops" not in r and r.get("dev"):
-                dst = r["dst"]
-                if "/" not in dst:
-                    dst += HOST_LEN[version]
-                connected.append({"dest": dst, "dev": r["dev"]})
+    for version, r in _kernel_routes(routes4, routes6):
+        if r.rtype != "unicast":
+            continue
+        if r.dest == DEFAULT_DEST[r.family]:
+            if version not in default or r.metric < default[version]["metric"]:
+                default[version] = {"dev": r.dev or "", "gateway": r.via or "", "src": r.src or "",
+                                    "metric": r.metric}
+        elif r.via is None and r.nexthops is None and r.dev:
+            connected.append({"dest": r.dest, "dev": r.dev})
     for d in default.values():
         d.pop("metric")
     return connected, default
@@ -204,29 +210,19 @@ def _cidr_ranges(cidrs):
 def cluster_routes(routes4, routes6, cidrs):
     """The routes inside the cluster CIDRs, grouped (see RETURN cluster_routes)."""
     ranges = _cidr_ranges(cidrs)
+    versions = set(v for v, _first, _last in ranges)
     groups = {}
-    for version, routes in (("4", routes4), ("6", routes6)):
-        inside = [(first, last) for v, first, last in ranges if v == version]
-        if not inside:
+    for version, r in _kernel_routes(routes4 if "4" in versions else [], routes6 if "6" in versions else []):
+        if r.dest == DEFAULT_DEST[r.family]:
             continue
-        for r in routes:
-            dst = r.get("dst")
-            if not dst or dst == "default":
-                continue
-            if "/" not in dst:
-                dst += HOST_LEN[version]
-            try:
-                net = ipaddress.ip_network(dst)
-            except ValueError:
-                continue
-            first, last = int(net.network_address), int(net.broadcast_address)
-            if not any(lo <= first and last <= hi for lo, hi in inside):
-                continue
-            multipath = "nexthops" in r
-            key = (str(r.get("protocol", "boot")), "" if multipath else r.get("dev", ""),
-                   int(r.get("metric", 0)), "multipath" if multipath else r.get("type", "unicast"))
-            via = None if multipath else r.get("gateway")
-            groups.setdefault(key, []).append("%s %s" % (dst, via) if via else dst)
+        net = ipaddress.ip_network(r.dest)
+        first, last = int(net.network_address), int(net.broadcast_address)
+        if not any(v == version and lo <= first and last <= hi for v, lo, hi in ranges):
+            continue
+        multipath = r.nexthops is not None
+        key = (r.proto, "" if multipath else r.dev or "", int(r.metric), "multipath" if multipath else r.rtype)
+        via = None if multipath else r.via
+        groups.setdefault(key, []).append("%s %s" % (r.dest, via) if via else r.dest)
     return [{"proto": proto, "dev": dev, "metric": metric, "type": rtype, "to": to}
             for (proto, dev, metric, rtype), to in sorted(groups.items())]
 

@@ -111,3 +111,20 @@ def test_file_status_finds_the_marker_in_the_first_lines(tmp_path):
         str(link): {"exists": True, "regular": True, "ours": False},
         str(tmp_path / "absent"): {"exists": False, "regular": False, "ours": False},
     }
+
+
+def test_connected_routes_and_the_lowest_metric_default_per_family():
+    extra = [{"dst": "default", "gateway": "10.168.0.253", "dev": "eth1", "metric": 50, "prefsrc": "10.169.0.1"}]
+    connected, default = node_info.parse_routes(routes("ip_route_v4_main.json") + extra,
+                                                routes("ip_route_v6_main.json"))
+    # The fixture's default has no metric (0): it beats the extra one's 50.
+    assert default == {"4": {"dev": "eth0", "gateway": "10.168.0.254", "src": ""},
+                       "6": {"dev": "eth0", "gateway": "fd00:10::fe", "src": ""}}
+    worse = dict(extra[0], gateway="10.168.0.252", metric=100)
+    assert node_info.parse_routes([worse] + extra, [])[1] == {
+        "4": {"dev": "eth1", "gateway": "10.168.0.253", "src": "10.169.0.1"}}
+    assert {"dest": "10.168.0.0/24", "dev": "eth0"} in connected
+    assert {"dest": "fd00:10::/64", "dev": "eth0"} in connected
+    # A blackhole, a multipath route and routes via a gateway are not connected.
+    assert not [c for c in connected if c["dest"] in ("192.168.8.0/24", "192.168.9.0/24")]
+    assert all(c["dest"] != "0.0.0.0/0" for c in connected)
