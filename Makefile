@@ -39,7 +39,7 @@ MODULE_PYTHONS      := 3.8 3.9 3.10 3.12 3.13
 ANSIBLE_TEST        := VENV_BIN=$(abspath $(BIN)) .ci/ansible-test
 
 .PHONY: help deps venv demo demo-down demo-shell lint sanity sanity-module-pythons changelog \
-        units unit integration molecule test build bench bench-reconcile clean
+        units unit integration molecule test build bench bench-reconcile bench-fleet clean
 
 help:
 	@echo "make demo        build the seed's two-host lab, run site.yml on it, show routes and pings"
@@ -52,6 +52,7 @@ help:
 	@echo "make build       build the collection tarball (podnet-hostgw-VERSION.tar.gz)"
 	@echo "make bench       the benchmarks in bench/ (writes BENCHMARKS.md data and plot)"
 	@echo "make bench-reconcile  the reconcile command against ip -batch and a flannel-style check (its BENCHMARKS.md section)"
+	@echo "make bench-fleet      site.yml's re-run on 5, 20 and 50 lab hosts against a one-task play (its BENCHMARKS.md section)"
 
 deps:
 	@missing=""; for pair in $(SYSTEM_DEPS) $(TEST_DEPS); do \
@@ -142,6 +143,12 @@ bench: deps venv
 # Not part of `make bench` or `make test`: about 10 minutes, a lab of its own.
 bench-reconcile: deps venv
 	$(PY) bench/reconcile_bench.py
+
+# Not part of `make bench` or `make test`: about 15 minutes, labs of its own
+# (5, 20 and 50 hosts, one after the other).
+bench-fleet: deps venv
+	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	$(PY) bench/fleet_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
