@@ -66,7 +66,6 @@ VARIANTS = (
     ("forks = 50", {"ANSIBLE_FORKS": "50"}),
     ("pipelining off", {"ANSIBLE_PIPELINING": "False"}),
     ("strategy free", {"ANSIBLE_STRATEGY": "free"}),
-    ("strategy host_pinned", {"ANSIBLE_STRATEGY": "host_pinned"}),
 )
 
 
