@@ -166,7 +166,7 @@ def measure_size(n, repeats, tag, variants):
             raise RuntimeError("the recap does not list the %d hosts: %s" % (n, sorted(first["changed"])))
         res["converge"] = summarize(first)
         res["converge_profile"] = profile(first["tasks"])
-        say("  N = %d: converge %.1f s" % (n, first["seconds"]))
+        say("  N = %d: converge %.1f s (CPU %.1f s)" % (n, first["seconds"], first["cpu"]))
         for r in range(repeats):
             order = ("ping", "rerun") if r % 2 == 0 else ("rerun", "ping")
             for what in order:
@@ -177,7 +177,7 @@ def measure_size(n, repeats, tag, variants):
                         raise RuntimeError("the re-run changed something: %s" % changed)
                     res["rerun_profile"] = profile(run["tasks"])
                 res[what].append(summarize(run))
-                say("  N = %d: %s %.1f s" % (n, what, run["seconds"]))
+                say("  N = %d: %s %.1f s (CPU %.1f s)" % (n, what, run["seconds"], run["cpu"]))
         for label, env in variants:
             ping = runs.ping(env)
             try:
@@ -423,9 +423,13 @@ def main(argv=None):
     say("site.yml at fleet size: N = %s, %d rounds, load average %s" % (sizes, args.repeats, load))
     tag = str(os.getpid())
     res = {"sizes": []}
+    partial = os.path.join(RESULTS, "fleet-partial-%s.json" % tag)
+    os.makedirs(RESULTS, exist_ok=True)
     for n in sizes:
         variants = () if args.no_variants or n != max(sizes) else VARIANTS
         res["sizes"].append(measure_size(n, args.repeats, tag, variants))
+        with open(partial, "w") as fh:  # what is done so far, should a later N fail
+            json.dump(res, fh, indent=1)
     ip = shutil.which("ip") or "/usr/sbin/ip"
     res["meta"] = dict(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                        seconds=time.time() - t0, machine=ip_route_bench.machine_info(ip, None),
@@ -436,7 +440,7 @@ def main(argv=None):
             before = json.load(fh)
         before.pop("before", None)
         res["before"] = before
-    os.makedirs(RESULTS, exist_ok=True)
+    os.remove(partial)
     path = os.path.join(RESULTS, "fleet-%s.json" % datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
     with open(path, "w") as fh:
         json.dump(res, fh, indent=1)
