@@ -206,8 +206,25 @@ def ratio(entry):
     return med(entry["rerun"]) / med(entry["ping"])
 
 
+def cpu_ratio(entry):
+    """The same ratio in CPU seconds (None for results without them)."""
+    if not all("cpu" in e for e in entry["rerun"] + entry["ping"]):
+        return None
+    return med(entry["rerun"], "cpu") / med(entry["ping"], "cpu")
+
+
+def fmt_ratio(r):
+    return "-" if r is None else "%.1f×" % r
+
+
 def fmt_s(x):
     return "%.1f s" % x if x >= 10 else "%.2f s" % x
+
+
+def cpu_note(entries):
+    if not all("cpu" in e for e in entries):
+        return ""
+    return " (%s)" % fmt_s(med(entries, "cpu"))
 
 
 def spread(entries):
@@ -231,13 +248,14 @@ def verdict(res):
 def summary_line(res):
     big, r, ok = verdict(res)
     e = by_n(res)[big]
-    text = ("Idempotent re-run of site.yml on %d lab hosts ≤ %g× a one-task play: **%.1f×** (%s vs %s) — %s"
-            % (big, TARGET_RATIO, r, fmt_s(med(e["rerun"])), fmt_s(med(e["ping"])), ok))
+    text = ("Idempotent re-run of site.yml on %d lab hosts ≤ %g× a one-task play: **%.1f×** wall (%s vs %s), "
+            "%s in CPU time — %s" % (big, TARGET_RATIO, r, fmt_s(med(e["rerun"])), fmt_s(med(e["ping"])),
+                                     fmt_ratio(cpu_ratio(e)), ok))
     before = res.get("before")
     if before:
         b = by_n(before).get(big)
         if b:
-            text += "; before: %.1f×" % ratio(b)
+            text += "; before: %.1f× wall, %s CPU" % (ratio(b), fmt_ratio(cpu_ratio(b)))
     return text + "."
 
 
@@ -263,39 +281,49 @@ def section(res):
          "Re-run it to refresh this section; the rest of this file is other benchmarks'." % (
              meta["date"], meta["seconds"]), "",
          "![site.yml re-run and converge against a one-task play](bench/%s)" % PNG_NAME, "",
-         "### Wall time per run (median (min–max) of %d rounds)" % meta["repeats"], "",
-         "| hosts | one-task play (`ping`) | site.yml re-run (changed=0) | re-run / ping | before: re-run / ping "
-         "| converge from empty | converge per host | tasks per host (re-run) | worker processes (re-run, ping) |",
-         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "### Per run (wall time: median (min–max) of %d rounds; CPU: user + system seconds of the run's processes)" % meta["repeats"], "",
+         "| hosts | one-task play (`ping`) | site.yml re-run (changed=0) | re-run / ping, wall | re-run / ping, CPU "
+         "| before: re-run / ping, wall, CPU | converge from empty | converge per host (CPU per host) "
+         "| tasks per host (re-run) | worker processes (re-run, ping) |",
+         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n in ns:
         e = sizes[n]
         b = before.get(n)
-        L.append("| %d | %s | %s | **%.1f×** | %s | %s | %s | %d | %d, %d |" % (
-            n, spread(e["ping"]), spread(e["rerun"]), ratio(e),
-            ("%.1f× (%s vs %s)" % (ratio(b), fmt_s(med(b["rerun"])), fmt_s(med(b["ping"])))) if b else "-",
-            fmt_s(e["converge"]["seconds"]), fmt_s(e["converge"]["seconds"] / n),
+        conv = e["converge"]
+        L.append("| %d | %s | %s | **%.1f×** | %s | %s | %s | %s%s | %d | %d, %d |" % (
+            n, spread(e["ping"]), spread(e["rerun"]), ratio(e), fmt_ratio(cpu_ratio(e)),
+            ("%.1f× (%s vs %s), %s" % (ratio(b), fmt_s(med(b["rerun"])), fmt_s(med(b["ping"])),
+                                       fmt_ratio(cpu_ratio(b)))) if b else "-",
+            fmt_s(conv["seconds"]), fmt_s(conv["seconds"] / n),
+            " (%s)" % fmt_s(conv["cpu"] / n) if "cpu" in conv else "",
             e["rerun"][0]["tasks_per_host"], e["rerun"][0]["worker_forks"], e["ping"][0]["worker_forks"]))
     if before:
         L += ["", "Before (%s): converge from empty %s." % (
             res["before"]["meta"].get("label", res["before"]["meta"]["date"]),
-            "; ".join("%d hosts %s (%s a host), %d tasks per host on the re-run" % (
+            "; ".join("%d hosts %s (%s a host%s), %d tasks per host and %d worker processes on the re-run" % (
                 n, fmt_s(b["converge"]["seconds"]), fmt_s(b["converge"]["seconds"] / n),
-                b["rerun"][0]["tasks_per_host"]) for n, b in sorted(before.items())))]
+                ", CPU %s a host" % fmt_s(b["converge"]["cpu"] / n) if "cpu" in b["converge"] else "",
+                b["rerun"][0]["tasks_per_host"], b["rerun"][0]["worker_forks"]) for n, b in sorted(before.items())))]
     big = sizes[ns[-1]]
     if big.get("variants"):
         L += ["", "### Settings at %d hosts (one run each)" % ns[-1], "",
               "| setting | ping | re-run | re-run / ping |", "|---|---:|---:|---:|",
               "| the checkout's ansible.cfg (forks = %s, pipelining on, strategy linear), median | %s | %s | %.1f× |"
               % (meta.get("forks", "?"), fmt_s(med(big["ping"])), fmt_s(med(big["rerun"])), ratio(big))]
+        L[-3] = "| setting | ping (CPU) | re-run (CPU) | re-run / ping |"
+        L[-1] = L[-1].replace("| %s | %s |" % (fmt_s(med(big["ping"])), fmt_s(med(big["rerun"]))),
+                              "| %s%s | %s%s |" % (fmt_s(med(big["ping"])), cpu_note(big["ping"]),
+                                                   fmt_s(med(big["rerun"])), cpu_note(big["rerun"])), 1)
         for label, v in big["variants"].items():
             if "error" in v:
                 L.append("| %s (`%s`) | %s | fails: %s | - |" % (
                     label, " ".join("%s=%s" % kv for kv in sorted(v["env"].items())), fmt_s(v["ping"]["seconds"]),
                     v["error"].replace("|", "\\|")))
                 continue
-            L.append("| %s (`%s`) | %s | %s | %.1f× |" % (
+            L.append("| %s (`%s`) | %s%s | %s%s | %.1f× |" % (
                 label, " ".join("%s=%s" % kv for kv in sorted(v["env"].items())), fmt_s(v["ping"]["seconds"]),
-                fmt_s(v["rerun"]["seconds"]), v["rerun"]["seconds"] / v["ping"]["seconds"]))
+                cpu_note([v["ping"]]), fmt_s(v["rerun"]["seconds"]), cpu_note([v["rerun"]]),
+                v["rerun"]["seconds"] / v["ping"]["seconds"]))
     L += ["", "### Where the re-run's time goes at %d hosts (last round, by task)" % ns[-1], ""]
     L += profile_table(big, "rerun_profile")
     L += ["", "### Method", "",
@@ -344,9 +372,16 @@ def plot(res, path):
     left.set_ylabel("wall time (s)")
     left.grid(alpha=0.3)
     left.legend(fontsize=8)
-    right.plot(ns, [ratio(sizes[n]) for n in ns], "s-", color="tab:blue", label="re-run / ping")
+    right.plot(ns, [ratio(sizes[n]) for n in ns], "s-", color="tab:blue", label="re-run / ping, wall")
+    cn = [n for n in ns if cpu_ratio(sizes[n]) is not None]
+    if cn:
+        right.plot(cn, [cpu_ratio(sizes[n]) for n in cn], "s:", color="tab:cyan", label="re-run / ping, CPU")
     if bn:
-        right.plot(bn, [ratio(before[n]) for n in bn], "s--", color="tab:red", label="re-run / ping, before")
+        right.plot(bn, [ratio(before[n]) for n in bn], "s--", color="tab:red", label="re-run / ping, wall, before")
+        cb = [n for n in bn if cpu_ratio(before[n]) is not None]
+        if cb:
+            right.plot(cb, [cpu_ratio(before[n]) for n in cb], "s:", color="tab:orange",
+                       label="re-run / ping, CPU, before")
     right.axhline(TARGET_RATIO, color="gray", linestyle=":", label="target %g×" % TARGET_RATIO)
     right.set_xlabel("lab hosts")
     right.set_ylabel("ratio")
