@@ -69,6 +69,46 @@ VARIANTS = (
 )
 
 
+# What one task costs per host, by kind: plays of UNIT_TASKS copies of one
+# task on the smallest lab (converged), against the same play with no task.
+UNIT_TASKS = 6
+UNIT_KINDS = (
+    ("no task (the play alone)", None),
+    ("`ansible.builtin.ping` (a module run)", "ansible.builtin.ping:"),
+    ("`podnet.hostgw.node_info` (a module run)", "podnet.hostgw.node_info:\n        cluster_cidrs: [192.168.0.0/16]"),
+    ("`podnet.hostgw.files`, one file in place (a module run)",
+     "podnet.hostgw.files:\n        files: [{path: /etc/podnet/hostgw-bench.txt, content: x}]"),
+    ("`ansible.builtin.set_fact` (a worker, no module)", "ansible.builtin.set_fact:\n        hgwb_x: 1"),
+    ("a task skipped by `when:` (a worker, no module)", "ansible.builtin.ping:\n      when: false"),
+    ("`ansible.builtin.meta: noop` (no worker)", "ansible.builtin.meta: noop"),
+)
+
+
+def unit_play(task):
+    body = "- name: Unit cost\n  hosts: hostgw_nodes\n  gather_facts: false\n  tasks:\n"
+    if task is None:
+        return body + "    []\n"
+    return body + "".join("    - name: Task %d\n      %s\n" % (i, task) for i in range(UNIT_TASKS))
+
+
+def unit_costs(runs, n):
+    """CPU seconds per host and task of each kind (the play alone: per run)."""
+    out = []
+    base = None
+    for label, task in UNIT_KINDS:
+        path = os.path.join(runs.tmp, "unit-%d.yml" % len(out))
+        with open(path, "w") as fh:
+            fh.write(unit_play(task))
+        cpu = statistics.median(runs.play(path)["cpu"] for _ in range(2))
+        if task is None:
+            base = cpu
+            out.append(dict(kind=label, cpu=cpu))
+        else:
+            out.append(dict(kind=label, cpu=(cpu - base) / (UNIT_TASKS * n)))
+        say("  N = %d: unit cost, %s: %.3f s CPU" % (n, label, out[-1]["cpu"]))
+    return out
+
+
 def inventory(lab, n):
     from tests.integration.labkit import base_inventory, nodes
     inv = base_inventory(lab)
@@ -95,7 +135,7 @@ class Runs:
         self.count = 0
 
     def play(self, playbook, env=None, timeout=3600):
-        from tests.integration.labkit import recap
+        from tests.integration.labkit import RECAP, recap
         self.count += 1
         out = os.path.join(self.tmp, "tasks-%d.jsonl" % self.count)
         run_env = dict(ANSIBLE_CALLBACK_PLUGINS=os.path.join(BENCH, "callback_plugins"),
@@ -107,7 +147,7 @@ class Runs:
         if proc.returncode != 0:
             raise RuntimeError("%s failed (rc %d):\n%s\n%s" % (playbook, proc.returncode, proc.stdout[-3000:],
                                                               proc.stderr[-2000:]))
-        changed = recap(proc)
+        changed = recap(proc) if RECAP.search(proc.stdout) else {}  # a play without a task has no rows
         tasks = []
         with open(out) as fh:
             for line in fh:
@@ -149,7 +189,7 @@ def summarize(run):
                 changed_hosts=sum(1 for c in run["changed"].values() if c))
 
 
-def measure_size(n, repeats, tag, variants):
+def measure_size(n, repeats, tag, variants, units=False):
     from tests.integration.labkit import Lab
     name = "hgwf%s-%d" % (tag, n)
     tmp = tempfile.mkdtemp(prefix="hgwb-fleet-")
@@ -178,6 +218,8 @@ def measure_size(n, repeats, tag, variants):
                     res["rerun_profile"] = profile(run["tasks"])
                 res[what].append(summarize(run))
                 say("  N = %d: %s %.1f s (CPU %.1f s)" % (n, what, run["seconds"], run["cpu"]))
+        if units:
+            res["unit_costs"] = unit_costs(runs, n)
         for label, env in variants:
             ping = runs.ping(env)
             try:
@@ -324,6 +366,17 @@ def section(res):
                 label, " ".join("%s=%s" % kv for kv in sorted(v["env"].items())), fmt_s(v["ping"]["seconds"]),
                 cpu_note([v["ping"]]), fmt_s(v["rerun"]["seconds"]), cpu_note([v["rerun"]]),
                 v["rerun"]["seconds"] / v["ping"]["seconds"]))
+    small = sizes[ns[0]]
+    if small.get("unit_costs"):
+        units = small["unit_costs"]
+        ping_cost = next((u["cpu"] for u in units if "ping" in u["kind"]), None)
+        L += ["", "### What a task costs, by kind (CPU seconds per host, %d hosts)" % ns[0], "",
+              "Plays of %d copies of one task on the converged lab, less the same play without a task; "
+              "the play alone is per run." % UNIT_TASKS, "",
+              "| task | CPU per host | / a ping |", "|---|---:|---:|"]
+        for u in units:
+            per = "-" if u is units[0] or not ping_cost else "%.2f" % (u["cpu"] / ping_cost)
+            L.append("| %s | %.3f s | %s |" % (u["kind"], u["cpu"], per))
     L += ["", "### Where the re-run's time goes at %d hosts (last round, by task)" % ns[-1], ""]
     L += profile_table(big, "rerun_profile")
     L += ["", "### Method", "",
@@ -432,6 +485,8 @@ def parse_args(argv):
     ap.add_argument("--before", metavar="FILE", help="a results JSON of an earlier run, shown side by side")
     ap.add_argument("--no-publish", action="store_true", help="print the section; leave BENCHMARKS.md alone")
     ap.add_argument("--from-json", metavar="FILE", help="only re-render the section and plot from saved results")
+    ap.add_argument("--add-unit-costs", metavar="FILE", help="measure the cost per task kind on a lab of the "
+                    "smallest size and add it to the results FILE (then re-render)")
     return ap.parse_args(argv)
 
 
@@ -452,6 +507,15 @@ def main(argv=None):
     if os.geteuid() != 0:
         say("the benchmark needs root (network namespaces)")
         return 2
+    if args.add_unit_costs:
+        with open(args.add_unit_costs) as fh:
+            res = json.load(fh)
+        n = min(by_n(res))
+        res["sizes"][[e["n"] for e in res["sizes"]].index(n)]["unit_costs"] = measure_size(
+            n, 0, "u%d" % os.getpid(), (), units=True)["unit_costs"]
+        with open(args.add_unit_costs, "w") as fh:
+            json.dump(res, fh, indent=1)
+        return output(res, args.no_publish)
     t0 = time.time()
     sizes = [int(n) for n in args.sizes.split(",")]
     load = "%.2f" % os.getloadavg()[0]
@@ -462,7 +526,7 @@ def main(argv=None):
     os.makedirs(RESULTS, exist_ok=True)
     for n in sizes:
         variants = () if args.no_variants or n != max(sizes) else VARIANTS
-        res["sizes"].append(measure_size(n, args.repeats, tag, variants))
+        res["sizes"].append(measure_size(n, args.repeats, tag, variants, units=(n == min(sizes))))
         with open(partial, "w") as fh:  # what is done so far, should a later N fail
             json.dump(res, fh, indent=1)
     ip = shutil.which("ip") or "/usr/sbin/ip"
