@@ -38,7 +38,7 @@ ANSIBLE_TEST_PYTHON := 3.11
 ANSIBLE_TEST        := VENV_BIN=$(abspath $(BIN)) .ci/ansible-test
 
 .PHONY: help deps venv demo demo-down demo-shell lint sanity sanity-module-pythons changelog \
-        units unit integration molecule test build bench bench-plan bench-nexthop bench-reconcile clean
+        units unit integration molecule test build bench bench-plan bench-nexthop bench-reconcile bench-fleet clean
 
 help:
 	@echo "make demo        build the seed's two-host lab, run site.yml on it, show routes and pings"
@@ -54,6 +54,7 @@ help:
 	@echo "make bench-plan  cluster.plan and every host's route list at 100 to 10 000 hosts, against a naive Jinja loop (its section)"
 	@echo "make bench-nexthop  plain routes against nexthop objects on the kernel, 10 to 10 000 routes (its section)"
 	@echo "make bench-reconcile  the reconcile command against ip -batch and a flannel-style check (its BENCHMARKS.md section)"
+	@echo "make bench-fleet      site.yml's re-run on 5, 20 and 50 lab hosts against a one-task play (its BENCHMARKS.md section)"
 
 deps:
 	@missing=""; for pair in $(SYSTEM_DEPS) $(TEST_DEPS); do \
@@ -154,6 +155,12 @@ bench-nexthop: deps venv
 # About 10 minutes, a lab of its own.
 bench-reconcile: deps venv
 	$(PY) bench/reconcile_bench.py
+
+# Not part of `make bench` or `make test`: about 15 minutes, labs of its own
+# (5, 20 and 50 hosts, one after the other).
+bench-fleet: deps venv
+	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	$(PY) bench/fleet_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

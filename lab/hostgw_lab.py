@@ -552,45 +552,6 @@ def cni_run(h, c, conflist, command):
         os.close(fd)
 
 
-def cni_del(h, c, conflist):
-    """CNI DEL for container C inside host H: the conflist's plugins in
-    reverse order (host-local releases the container's addresses), as a
-    runtime does when it stops a pod."""
-    fd = os.open(os.path.join("/run/netns", c["netns"]), os.O_RDONLY)
-    try:
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND": "DEL",
-               "CNI_CONTAINERID": "podnet-lab-%s" % c["netns"], "CNI_NETNS": "/proc/self/fd/%d" % fd,
-               "CNI_IFNAME": "eth0", "CNI_PATH": CNI_PATH}
-        for plugin in reversed(conflist["plugins"]):
-            conf = dict(plugin, cniVersion=conflist["cniVersion"], name=conflist["name"])
-            proc = subprocess.run(
-                ["nsenter", "-t", str(h["pid"]), "-n", "-m", "--", os.path.join(CNI_PATH, plugin["type"])],
-                input=json.dumps(conf), capture_output=True, text=True, env=env, pass_fds=(fd,), check=False)
-            if proc.returncode != 0:
-                raise LabError("CNI DEL of the %s plugin failed for %s: %s" % (
-                    plugin["type"], c["netns"], proc.stdout.strip() or proc.stderr.strip()))
-    finally:
-        os.close(fd)
-
-
-def detach(state, host):
-    """Take HOST's containers off: CNI DEL for those CNI attached (with the
-    host's conflist), then their namespaces go.  ``attach`` brings them back."""
-    for cname, c in sorted(state["containers"].items()):
-        if c["host"] != host:
-            continue
-        if c.get("attached_by") == "cni" and netns_exists(c["netns"]):
-            text = host_file(state, host, CNI_CONFLIST)
-            if not text:
-                raise LabError("host %s has no %s to detach %s with" % (host, CNI_CONFLIST, cname))
-            cni_del(state["hosts"][host], c, json.loads(text))
-        if netns_exists(c["netns"]):
-            ip("netns", "del", c["netns"])
-        del state["containers"][cname]
-        save_state(state)
-    return state
-
-
 def attach_by_hand(h, c, bridge, mtu):
     ip("link", "add", c["veth"], "mtu", str(mtu), "type", "veth", "peer", "name", "eth0",
        "netns", c["netns"], ns=h["netns"])

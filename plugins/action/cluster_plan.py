@@ -11,9 +11,10 @@ from ansible_collections.podnet.hostgw.plugins.module_utils import cluster
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.errors import report
 
-# Each host's own settings: what the host set in its settings_var (templated
-# in its own play, so an import's or a play's vars count), else its hostvars
-# (inventory variables, facts and extra vars: never play vars).
+# Each host's own settings: what the host set in its settings_var, else what
+# its node_info result returned as its settings (both templated in its own
+# play, so an import's or a play's vars count), else its hostvars (inventory
+# variables, facts and extra vars: never play vars).
 HOST_KEYS = {
     "pod_subnet": "hostgw_pod_subnet",
     "pod_subnet_v6": "hostgw_pod_subnet_v6",
@@ -111,6 +112,8 @@ class ActionModule(ActionBase):
             info = read.get(name, hv.get(info_var) if name in play else None)
             host = {"name": name, "info": _info(info)}
             own = hv.get(settings_var)
+            if own is None and isinstance(info, dict):
+                own = info.get("settings")
             for key, var in HOST_KEYS.items():
                 host[key] = own[var] if isinstance(own, dict) and var in own else hv.get(var)
             hosts.append(host)

@@ -101,8 +101,10 @@ options:
         C(hostgw_pod_subnet_v6), C(hostgw_node_ip), C(hostgw_node_ip_v6) and
         C(hostgw_interface) (a dict by those names), templated in its own play
         so that play variables (an imported playbook's C(vars), a play's
-        C(vars)) count. The P(podnet.hostgw.preflight#role) role sets it.
-      - A host without it, and C(ansible_host), are read from C(hostvars),
+        C(vars)) count.
+      - A host without it - what the P(podnet.hostgw.preflight#role) role does -
+        the C(settings) that M(podnet.hostgw.node_info) returned into O(info_var).
+      - A host without either, and C(ansible_host), are read from C(hostvars),
         which hold inventory variables, facts and extra vars, but never play
         variables. So are the hosts read by delegation (a later C(serial)
         batch, or outside C(--limit)), which have not run the role yet.

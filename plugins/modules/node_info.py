@@ -58,6 +58,16 @@ options:
     type: list
     elements: str
     default: []
+  settings:
+    description:
+      - Returned unchanged as RV(settings), nothing else. The
+        P(podnet.hostgw.preflight#role) role passes the host's own
+        C(hostgw_pod_subnet), C(hostgw_node_ip), ... as its play templates
+        them, so the plan (M(podnet.hostgw.cluster_plan)) reads them with what
+        the host reported, without a C(set_fact) task (a worker per host) of
+        their own.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -84,6 +94,11 @@ connected:
   type: list
   elements: dict
   sample: [{"dest": "10.168.0.0/24", "dev": "eth0"}]
+settings:
+  description: O(settings), unchanged.
+  returned: always
+  type: dict
+  sample: {"hostgw_node_ip": "10.168.0.1", "hostgw_pod_subnet": null}
 default:
   description: The default route per family (C(4), C(6)) with C(dev), C(gateway) and C(src), when there is one.
   returned: always
@@ -281,6 +296,7 @@ class NodeInfo:
             files=file_status(self.params["files"]),
             systemd=os.path.isdir(SYSTEMD_RUNNING),
             reconcile_files=file_status(DEFAULT_LAYOUT.marked_files()),
+            settings=self.params["settings"],
         )
 
 
@@ -290,6 +306,7 @@ def main():
             record_path=dict(type="str", default="/etc/podnet/hostgw.json"),
             cluster_cidrs=dict(type="list", elements="str", default=[]),
             files=dict(type="list", elements="str", default=[]),
+            settings=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )

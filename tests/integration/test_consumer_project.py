@@ -220,7 +220,8 @@ def test_a_kubespray_style_project_runs_the_installed_collection(installed, lab,
                if not os.path.realpath(f).startswith(builtin))
     modules = os.path.join(installed, "ansible_collections", "podnet", "hostgw", "plugins", "modules")
     assert ours == set(os.path.join(modules, m) for m in
-                       ("node_info.py", "bridge.py", "sysctl.py", "netfilter.py", "ip_route.py")), ours
+                       ("node_info.py", "files.py", "bridge.py", "sysctl.py", "netfilter.py", "ip_route.py",
+                        "reconcile_command.py")), ours
     assert set(recap(first)) == set(NODES)
     assert all(changed > 0 for changed in recap(first).values())
     assert_pod_network(lab)

@@ -90,7 +90,8 @@ def power_cycle(lab, host):
     """A reboot as the kernel sees it, keeping /etc, /var/lib and /usr/local:
     the pods are stopped (CNI DEL, as a runtime does at shutdown), then cni0,
     the routes tagged hostgw and the nftables table go, and /run's lock file."""
-    hostgw_lab.detach(lab.state(), host)
+    state = lab.state()
+    hostgw_lab.detach(state, [name for name, c in state["containers"].items() if c["host"] == host])
     for argv in (("ip", "link", "del", "cni0"),
                  ("ip", "-4", "route", "flush", "proto", "hostgw"),
                  ("ip", "-6", "route", "flush", "proto", "hostgw"),

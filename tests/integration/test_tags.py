@@ -62,7 +62,8 @@ def test_tags_run_one_role_and_the_plan(lab):
     assert lab.on("host1", "ip", "route", "del", "192.168.1.0/24").returncode == 0
     proc = lab.site(lab.good_path, "--skip-tags", "hostgw_cni")
     assert recap(proc) == {"host1": 1, "host2": 0, "host3": 0}
-    assert roles_that_ran(proc) == {"preflight", "record", "bridge", "forwarding", "routes"}, proc.stdout[-3000:]
+    assert roles_that_ran(proc) == {"preflight", "record", "bridge", "forwarding", "routes", "reconcile"}, \
+        proc.stdout[-3000:]
     assert ROUTE in lab.on("host1", "ip", "route").stdout
     assert lab.on("host1", "test", "-e", CONFLIST).returncode == 1
 

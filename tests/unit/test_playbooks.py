@@ -54,10 +54,30 @@ def test_the_preflight_runs_whatever_tags_select(path):
                 assert set(entry["tags"]) == {"always", "hostgw_preflight"}, path
 
 
+def site_roles(play):
+    """(role name, tags) of site.yml's play: its roles: and then its
+    import_role tasks, in order."""
+    found = [(entry["role"], entry.get("tags", [])) for entry in play.get("roles", [])]
+    for task in play.get("tasks", []):
+        found.append((task["ansible.builtin.import_role"]["name"], task.get("tags", [])))
+    return found
+
+
 def test_each_site_role_has_its_own_tag():
     play, = plays(os.path.join(REPO, "playbooks", "site.yml"))
-    for entry in play["roles"]:
-        role = entry["role"].rsplit(".", 1)[1]
-        assert "hostgw_%s" % role in entry.get("tags", []), entry
+    for name, tags in site_roles(play):
+        assert "hostgw_%s" % name.rsplit(".", 1)[1] in tags, name
     on_disk = set(os.listdir(os.path.join(REPO, "roles"))) - {"common", "verify", "reset"}
-    assert {r.rsplit(".", 1)[1] for r in roles(play)} == on_disk
+    assert {name.rsplit(".", 1)[1] for name, _tags in site_roles(play)} == on_disk
+
+
+def test_site_validates_arguments_once():
+    """The preflight (after the common role) validates its spec, and the plan
+    every hostgw_ setting; the roles after it skip their own spec's
+    validation, a worker per host each."""
+    play, = plays(os.path.join(REPO, "playbooks", "site.yml"))
+    assert [name for name, _tags in site_roles(play)][0] == "podnet.hostgw.preflight"
+    assert [entry["role"] for entry in play["roles"]] == ["podnet.hostgw.preflight"]
+    for task in play["tasks"]:
+        assert set(task) == {"name", "ansible.builtin.import_role", "tags"}, task
+        assert task["ansible.builtin.import_role"]["rolespec_validate"] is False, task

@@ -56,8 +56,8 @@ def play_variables():
 def role_tags():
     tags = set()
     for play in load(os.path.join(REPO, "playbooks", "site.yml")):
-        for role in play.get("roles") or []:
-            tags.update(role.get("tags") or [])
+        for entry in (play.get("roles") or []) + (play.get("tasks") or []):
+            tags.update(entry.get("tags") or [])
     return tags
 
 
