@@ -46,7 +46,8 @@ TARGET_RATIO = 6.0
 sys.path.insert(0, BENCH)
 sys.path.insert(0, REPO)
 import run as ip_route_bench  # noqa: E402  (machine_info, say)
-from tests.conftest import COLLECTIONS  # noqa: E402,F401  (puts lab/ on sys.path)
+from tests.conftest import LAB  # noqa: E402  (also puts lab/ on sys.path)
+assert LAB in sys.path
 
 say = ip_route_bench.say
 
@@ -99,7 +100,7 @@ def unit_costs(runs, n):
         path = os.path.join(runs.tmp, "unit-%d.yml" % len(out))
         with open(path, "w") as fh:
             fh.write(unit_play(task))
-        cpu = statistics.median(runs.play(path)["cpu"] for _ in range(2))
+        cpu = statistics.median(runs.play(path)["cpu"] for _round in range(2))
         if task is None:
             base = cpu
             out.append(dict(kind=label, cpu=cpu))
@@ -145,8 +146,8 @@ class Runs:
         proc = self.lab.site(self.lab.good_path, playbook=playbook, timeout=timeout, env=run_env)
         seconds, cpu = time.monotonic() - start, children_cpu() - cpu
         if proc.returncode != 0:
-            raise RuntimeError("%s failed (rc %d):\n%s\n%s" % (playbook, proc.returncode, proc.stdout[-3000:],
-                                                              proc.stderr[-2000:]))
+            raise RuntimeError("%s failed (rc %d):\n%s\n%s"
+                               % (playbook, proc.returncode, proc.stdout[-3000:], proc.stderr[-2000:]))
         changed = recap(proc) if RECAP.search(proc.stdout) else {}  # a play without a task has no rows
         tasks = []
         with open(out) as fh:

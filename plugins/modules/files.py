@@ -27,7 +27,7 @@ description:
     is changed.
   - Holds the host-wide lock of podnet.hostgw (C(flock) on
     C(/run/lock/podnet-hostgw.lock)) from its first look until the last change.
-author: podnet.hostgw developers
+author: podnet.hostgw developers (!UNKNOWN)
 attributes:
   check_mode:
     support: full

@@ -164,7 +164,6 @@ from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.kerne
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.model import DEFAULT_DEST, IPV4, IPV6
 
 
-
 def parse_addresses(links, addrs):
     interfaces = {}
     for link in links:
