@@ -21,6 +21,16 @@ BIN = "/opt/cni/bin"
 ON = ("-e", "hostgw_cni_plugins_install=true")
 RESET = ("-e", "hostgw_reset_confirmed=true")
 HOSTS = ("host1", "host2")
+REMOVE_TASK = "podnet.hostgw.cni : Remove the plugin links the collection made"
+
+
+def task_output(proc, task):
+    """What ansible-playbook printed under TASK [TASK]."""
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    for chunk in proc.stdout.split("\nTASK [")[1:]:
+        if chunk.startswith(task + "]"):
+            return chunk
+    raise AssertionError("no task %r in the output" % task)
 
 
 def package_plugins():
@@ -88,6 +98,11 @@ def test_links_predicted_made_idempotent_switched_off_and_reset(lab):
     for host in HOSTS:
         assert lab.on(host, "test", "-e", "/opt/cni").returncode != 0, "%s kept /opt/cni" % host
     assert os.path.exists(os.path.join(SOURCE, "bridge"))
+    assert "changed: [host1]" in task_output(off, REMOVE_TASK)
+    # Nothing left to remove: the preflight's read found no record, so the
+    # removal is not even started (a module run per host saved).
+    again = task_output(lab.site(lab.good_path), REMOVE_TASK)
+    assert "skipping: [host1]" in again and "skipping: [host2]" in again, again
 
     recap(lab.site(lab.good_path, *ON))
     recap(lab.site(lab.good_path, *RESET, playbook="playbooks/reset.yml"))
