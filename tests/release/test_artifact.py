@@ -20,8 +20,9 @@ from tests.conftest import REPO
 BIN = os.path.dirname(sys.executable)
 
 # Top-level entries of the artifact: the collection and its documents.
+# docs/ holds the picture the README links (docs/topology-lab.svg).
 SHIPPED = {"CHANGELOG.md", "FILES.json", "LICENSE", "MANIFEST.json", "README.md",
-           "changelogs", "inventories", "meta", "playbooks", "plugins", "roles"}
+           "changelogs", "docs", "inventories", "meta", "playbooks", "plugins", "roles"}
 # Whole directories of the checkout that are the collection itself.
 COLLECTION_DIRS = ("meta", "playbooks", "plugins", "roles")
 # What only develops or tests the collection.
@@ -89,7 +90,7 @@ def installed(tmp_path_factory, tarball):
 
 def test_the_artifact_holds_the_collection_and_its_documents(members):
     assert {m.split("/")[0] for m in members} == SHIPPED
-    for name in ("LICENSE", "README.md", "CHANGELOG.md", "changelogs/changelog.yaml",
+    for name in ("LICENSE", "README.md", "CHANGELOG.md", "changelogs/changelog.yaml", "docs/topology-lab.svg",
                  "meta/runtime.yml", "meta/execution-environment.yml", "plugins/connection/nsenter.py"):
         assert name in members
 
