@@ -42,7 +42,7 @@ import stat
 import tempfile
 from collections import namedtuple
 
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import ownership
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, ownership
 
 File = namedtuple("File", "path content mode marked")
 File.__doc__ = "A regular file: its bytes, its mode, and whether it carries the marker."
@@ -78,18 +78,13 @@ def look(path):
     """``(kind, data)`` of PATH without following a link: ``missing``,
     ``file`` (data: (bytes, mode)), ``link`` (data: its target), ``dir`` or
     ``other``."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return "missing", None
-    if stat.S_ISLNK(st.st_mode):
-        return "link", os.readlink(path)
-    if stat.S_ISDIR(st.st_mode):
-        return "dir", None
-    if not stat.S_ISREG(st.st_mode):
-        return "other", None
-    with open(path, "rb") as fh:
-        return "file", (fh.read(), stat.S_IMODE(st.st_mode))
+    kind, st = files.look(path)
+    if kind == "link":
+        return kind, os.readlink(path)
+    if kind == "file":
+        with open(path, "rb") as fh:
+            return kind, (fh.read(), stat.S_IMODE(st.st_mode))
+    return kind, None
 
 
 def parse_record(text):

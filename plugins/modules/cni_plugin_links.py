@@ -116,7 +116,7 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names, ownership
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.files import read_small
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files
 from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import fail_problems, host_lock
 
 ARGUMENT_SPEC = dict(
@@ -133,15 +133,8 @@ RECORD_LIMIT = 65536
 def look(path):
     """``(kind, target)``: ``missing``, ``link`` (with its target), ``dir``,
     ``file`` or ``other``, without following a link."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return "missing", None
-    if stat.S_ISLNK(st.st_mode):
-        return "link", os.readlink(path)
-    if stat.S_ISDIR(st.st_mode):
-        return "dir", None
-    return ("file" if stat.S_ISREG(st.st_mode) else "other"), None
+    kind, _st = files.look(path)
+    return kind, (os.readlink(path) if kind == "link" else None)
 
 
 def describe(kind, target):
@@ -212,7 +205,7 @@ class PluginLinks(object):
     def read_record(self):
         """``{"links": {path: target}, "dirs": [paths]}``: what the record lists."""
         path = self.p["record"]
-        data, bad = read_small(path, RECORD_LIMIT)
+        data, bad = files.read_small(path, RECORD_LIMIT)
         if bad:
             self.fail(names.problem("record", path, bad))
         if data is None:

@@ -25,6 +25,22 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSO
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 
 
+def look(path):
+    """``(kind, st)`` of PATH without following a link: ``missing`` (st
+    None), ``file``, ``link``, ``dir`` or ``other``."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "missing", None
+    if stat.S_ISLNK(st.st_mode):
+        return "link", st
+    if stat.S_ISDIR(st.st_mode):
+        return "dir", st
+    if stat.S_ISREG(st.st_mode):
+        return "file", st
+    return "other", st
+
+
 def _not_regular(mode):
     for test, what in _KINDS:
         if test(mode):

@@ -24,6 +24,8 @@ import stat
 import tempfile
 from collections import namedtuple
 
+from . import files
+
 File = namedtuple("File", "path content mode")
 File.__doc__ = "A regular file: PATH, its CONTENT (bytes) and MODE (an int)."
 Link = namedtuple("Link", "path target")
@@ -36,21 +38,6 @@ File) or ``link`` (BEFORE: the old target, REGULAR_FILE or None;
 AFTER: the Link)."""
 
 REGULAR_FILE = object()  # a link step's BEFORE: a regular file is at the path
-
-
-def _look(path):
-    """``(kind, st)``: ``missing``, ``file``, ``link``, ``dir`` or ``other``."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return "missing", None
-    if stat.S_ISLNK(st.st_mode):
-        return "link", st
-    if stat.S_ISDIR(st.st_mode):
-        return "dir", st
-    if stat.S_ISREG(st.st_mode):
-        return "file", st
-    return "other", st
 
 
 def _missing_dirs(directory):
@@ -74,13 +61,13 @@ def plan(entries, dir_mode):
         if missing:
             steps.extend(Step("mkdir", d, None, dir_mode) for d in missing)
             continue
-        kind, st = _look(os.path.realpath(directory))
+        kind, st = files.look(os.path.realpath(directory))
         if kind != "dir":
             problems.append("%s is not a directory" % directory)
         elif stat.S_IMODE(st.st_mode) != dir_mode:
             steps.append(Step("chmod", directory, stat.S_IMODE(st.st_mode), dir_mode))
     for entry in entries:
-        kind, st = _look(entry.path)
+        kind, st = files.look(entry.path)
         if kind in ("dir", "other"):
             problems.append("%s is %s, not a %s" % (entry.path, "a directory" if kind == "dir" else
                                                     "a special file", "file" if isinstance(entry, File)
