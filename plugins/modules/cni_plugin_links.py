@@ -115,8 +115,7 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names, ownership
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names, ownership
 from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import fail_problems, host_lock
 
 ARGUMENT_SPEC = dict(
