@@ -127,8 +127,11 @@ class ActionModule(ActionBase):
             result["errors"] = list(problems)
             return result
         result["changed"] = False
+        # The play the plan (and the preflight's read) belongs to: the
+        # observed actions trust a read only in its own play.
+        the_plan["play"] = self._play_id()
         result["plan"] = the_plan
-        result["play"] = self._play_id()
+        result["play"] = the_plan["play"]
         result["summary"] = {"cluster": the_plan["cluster"], "complete": the_plan["complete"],
                              "nodes": len(the_plan["nodes"]), "routes": len(the_plan["routes"])}
         return result

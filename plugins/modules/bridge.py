@@ -26,6 +26,8 @@ description:
   - Every parameter is validated before the lock is taken, and every bad value is named.
 author:
   - podnet.hostgw developers (!UNKNOWN)
+extends_documentation_fragment:
+  - podnet.hostgw.observed
 attributes:
   check_mode:
     description: Can run in C(check_mode) and return changed status prediction without modifying target.
@@ -182,6 +184,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+from_read:
+  description:
+    - V(true) when the action plugin found in O(observed) that nothing would change, and did not
+      run the module on the host.
+  returned: when true
+  type: bool
+  sample: true
 commands:
   description:
     - The C(ip -batch) lines that ran, or in check mode would run. Empty when nothing changes.
@@ -278,6 +287,7 @@ from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridg
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
 
 ARGUMENT_SPEC = dict(
+    observed=dict(type="dict"),  # the action plugin's; the module ignores it
     name=dict(type="str", required=True),
     state=dict(type="str", default="present", choices=["present", "absent"]),
     mtu=dict(type="int"),

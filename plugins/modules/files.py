@@ -28,6 +28,8 @@ description:
   - Holds the host-wide lock of podnet.hostgw (C(flock) on
     C(/run/lock/podnet-hostgw.lock)) from its first look until the last change.
 author: podnet.hostgw developers (!UNKNOWN)
+extends_documentation_fragment:
+  - podnet.hostgw.observed
 attributes:
   check_mode:
     support: full
@@ -90,6 +92,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+from_read:
+  description:
+    - V(true) when the action plugin found in O(observed) that nothing would change, and did not
+      run the module on the host.
+  returned: when true
+  type: bool
+  sample: true
 changes:
   description: What was (or in check mode would be) done, one line a step, in order.
   returned: always
@@ -111,9 +120,10 @@ from ansible_collections.podnet.hostgw.plugins.module_utils.module_support impor
     fail_problems,
     host_lock,
 )
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names, textfiles
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import textfiles
 
 ARGUMENT_SPEC = dict(
+    observed=dict(type="dict"),  # the action plugin's; the module ignores it
     files=dict(type="list", elements="dict", default=[], options=dict(
         path=dict(type="path", required=True),
         content=dict(type="str", required=True),
@@ -127,16 +137,6 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def parse_mode(key, value, problems):
-    try:
-        mode = int(value, 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o7777:
-        problems.append(names.problem(key, value, "is not an octal mode such as '0644'"))
-    return mode
-
-
 class Files(object):
     """Validate, then under the host-wide lock look, plan and apply."""
 
@@ -146,7 +146,7 @@ class Files(object):
         self.result = dict(changed=False, changes=[])
 
     def run(self):
-        entries, dir_mode, problems = self.entries()
+        entries, dir_mode, problems = textfiles.entries(self.params)
         if problems:
             fail_problems(self.module, "invalid files, nothing was changed", problems, **self.result)
         with host_lock(self.module, **self.result):
@@ -164,22 +164,6 @@ class Files(object):
                     self.module.fail_json(msg="cannot write %s: %s" % (exc.filename, exc.strerror),
                                           **self.result)
         return self.result
-
-    def entries(self):
-        problems, entries, paths = [], [], set()
-        dir_mode = parse_mode("directory_mode", self.params["directory_mode"], problems)
-        for index, item in enumerate(self.params["files"]):
-            mode = parse_mode("files[%d].mode" % index, item["mode"], problems)
-            entries.append(textfiles.File(item["path"], item["content"].encode("utf-8"), mode))
-        entries += [textfiles.Link(item["path"], item["target"]) for item in self.params["links"]]
-        for entry in entries:
-            bad = names.abs_path_problem(entry.path)
-            if bad:
-                problems.append(names.problem("path", entry.path, bad))
-            elif entry.path in paths:
-                problems.append(names.problem("path", entry.path, "is given twice"))
-            paths.add(entry.path)
-        return entries, dir_mode, problems
 
 
 def main():

@@ -68,6 +68,34 @@ options:
         their own.
     type: dict
     default: {}
+  observe:
+    description:
+      - What else to read, so that the record, cni, forwarding and bridge roles'
+        tasks can tell on the controller that nothing would change and skip their
+        module run (their action plugins take RV(observed) as their C(observed)
+        option). Read-only, like the rest.
+    type: dict
+    default: {}
+    suboptions:
+      paths:
+        description:
+          - Absolute paths of files and links. For each, its kind, its mode, a link's target
+            and the text of a small (16 KiB at most) UTF-8 file; for each one's directory,
+            its kind and mode.
+        type: list
+        elements: str
+        default: []
+      sysctls:
+        description: Kernel parameters whose running values to read.
+        type: list
+        elements: str
+        default: []
+      bridge:
+        description: A bridge whose link and addresses to read.
+        type: str
+      state_file:
+        description: The state file (see M(podnet.hostgw.bridge)) whose sections to read.
+        type: str
 """
 
 EXAMPLES = r"""
@@ -141,6 +169,16 @@ systemd:
   description: Whether systemd runs on the host (C(/run/systemd/system) exists).
   returned: always
   type: bool
+observed:
+  description:
+    - What O(observe) asked for, as C(podnet.hostgw.files), C(podnet.hostgw.sysctl) and
+      C(podnet.hostgw.bridge) tasks take it in their C(observed) option; empty when
+      O(observe) is.
+  returned: always
+  type: dict
+  sample: {"paths": {"/etc/podnet/hostgw.json": {"kind": "file", "mode": 420, "content": "{...}"}},
+           "dirs": {"/etc/podnet": {"kind": "dir", "mode": 493}},
+           "sysctl": {"net.ipv4.ip_forward": "1"}}
 reconcile_files:
   description:
     - The files M(podnet.hostgw.reconcile_command) installs with its defaults that carry the
@@ -158,7 +196,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
 from ansible_collections.podnet.hostgw.plugins.module_utils.reconcile_files import DEFAULT_LAYOUT, SYSTEMD_RUNNING
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names, observed
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.kernel import parse_kernel_routes
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.model import DEFAULT_DEST, IPV4, IPV6
@@ -296,7 +334,19 @@ class NodeInfo:
             systemd=os.path.isdir(SYSTEMD_RUNNING),
             reconcile_files=file_status(DEFAULT_LAYOUT.marked_files()),
             settings=self.params["settings"],
+            observed=self.observe(),
         )
+
+    def observe(self):
+        wanted = self.params["observe"] or {}
+        if not any(wanted.values()):
+            return {}
+        paths = [p for p in wanted.get("paths") or () if names.abs_path_problem(p) is None]
+        state_file = wanted.get("state_file")
+        if state_file and names.abs_path_problem(state_file):
+            state_file = None
+        return observed.read(ip_command(self.module), paths, wanted.get("sysctls") or (),
+                             wanted.get("bridge"), state_file)
 
 
 def main():
@@ -306,6 +356,12 @@ def main():
             cluster_cidrs=dict(type="list", elements="str", default=[]),
             files=dict(type="list", elements="str", default=[]),
             settings=dict(type="dict", default={}),
+            observe=dict(type="dict", default={}, options=dict(
+                paths=dict(type="list", elements="str", default=[]),
+                sysctls=dict(type="list", elements="str", default=[]),
+                bridge=dict(type="str"),
+                state_file=dict(type="str"),
+            )),
         ),
         supports_check_mode=True,
     )

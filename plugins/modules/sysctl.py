@@ -32,6 +32,8 @@ description:
     waits for the lock longer than 300 seconds fails and changes nothing.
   - Only depends on the kernel's C(/proc/sys); no C(sysctl) binary is needed.
 author: podnet.hostgw developers (!UNKNOWN)
+extends_documentation_fragment:
+  - podnet.hostgw.observed
 attributes:
   check_mode:
     support: full
@@ -91,6 +93,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+from_read:
+  description:
+    - V(true) when the action plugin found in O(observed) that nothing would change, and did not
+      run the module on the host.
+  returned: when true
+  type: bool
+  sample: true
 applied:
   description: Parameters whose running value was (or in check mode would be) written, with their new values (restored ones for O(state=absent)).
   returned: always
@@ -120,6 +129,7 @@ from ansible_collections.podnet.hostgw.plugins.module_utils.module_support impor
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import names, sysctl
 
 ARGUMENT_SPEC = dict(
+    observed=dict(type="dict"),  # the action plugin's; the module ignores it
     values=dict(type="dict", default={}),
     path=dict(type="path", required=True),
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -171,11 +181,8 @@ class Sysctl(object):
     def persist(self, current_file):
         values = dict((k, sysctl.normalise(v)) for k, v in self.params["values"].items())
         running = dict((k, sysctl.read_running(k)) for k in values)
-        applied = {}
-        if self.params["apply"]:
-            applied = dict((k, v) for k, v in values.items() if running[k] != v)
-        previous = sysctl.record_previous(sysctl.parse_previous(current_file), running)
-        wanted_file = sysctl.render(values, previous)
+        applied, wanted_file = sysctl.persist_plan(values, running, current_file,
+                                                   self.params["apply"])
         file_changed = current_file != wanted_file
         after = dict(running, **applied)
         self.result.update(changed=bool(applied) or file_changed, applied=applied,

@@ -105,6 +105,14 @@ class Run:
                 found[entry["host"]].append(entry["task"])
         return dict(found)
 
+    def from_read(self, task):
+        """{host: whether TASK's result came from the preflight's read, no module run}."""
+        found = {}
+        for entry in self.log:
+            if entry["task"] == task and entry["status"] == "ok":
+                found.setdefault(entry["host"], entry["from_read"])
+        return found
+
     def results(self, task):
         """{host: status} of TASK's results (first status per host)."""
         found = {}

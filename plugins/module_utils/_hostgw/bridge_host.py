@@ -36,21 +36,29 @@ ip reported a failure, the failed lines (dicts ``line``, ``command``, ``error``,
 read failed) and ``error``: None, or one message saying what went wrong."""
 
 
-def read_state(ipc, name):
-    """``(link, addrs)`` of NAME as the kernel reports them, from one
-    ``ip -json -details addr show dev NAME`` (the link with its details and
-    its addresses); link None when there is no such link, addrs only for a
-    bridge really named NAME."""
+def read_raw(ipc, name):
+    """``ip -json -details addr show dev NAME`` as read (the link with its
+    details and its addresses), or None when there is no such link."""
     try:
-        data = ipc.json(["-details", "addr", "show", "dev", name])
+        return ipc.json(["-details", "addr", "show", "dev", name])
     except IpCommandError as exc:
         if any(text in (exc.stderr or "") for text in _MISSING):
-            return None, []
+            return None
         raise
-    link = parse_link(data)
+
+
+def parse_state(name, data):
+    """``(link, addrs)`` of NAME from DATA (read_raw); link None when there
+    is no such link, addrs only for a bridge really named NAME."""
+    link = parse_link(data) if data is not None else None
     if link is None or link["ifname"] != name or link["kind"] != "bridge":
         return link, []
     return link, parse_addr_info(data)
+
+
+def read_state(ipc, name):
+    """``(link, addrs)`` of NAME as the kernel reports them, from one read_raw."""
+    return parse_state(name, read_raw(ipc, name))
 
 
 def keeps_ipv6_on_down(name):

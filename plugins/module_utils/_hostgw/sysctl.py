@@ -164,6 +164,15 @@ def record_previous(recorded, running):
     return out
 
 
+def persist_plan(values, running, current_file, apply=True):
+    """``(applied, wanted_file)`` for VALUES (normalised) given the RUNNING
+    values and the CURRENT_FILE text (None: no file): the running values to
+    change (none unless APPLY) and the file's text, earlier values kept."""
+    applied = dict((k, v) for k, v in values.items() if running[k] != v) if apply else {}
+    previous = record_previous(parse_previous(current_file), running)
+    return applied, render(values, previous)
+
+
 # ----------------------------------------------------------- running values --
 
 def read_running(key, root=PROC_SYS):

@@ -16,7 +16,10 @@ at a file's path, a file at a directory's) is a problem, and then nothing is
 changed.
 
 ``plan`` only reads and returns the steps; ``apply`` makes them in order.
-Standard library only.
+``plan`` reads through a view of the host: DISK on the host itself, or on
+the controller a view of what the preflight's read found
+(``observed.PathsView``), so a role's task can skip its module run when
+nothing would change.  Standard library only.
 """
 
 import os
@@ -24,7 +27,7 @@ import stat
 import tempfile
 from collections import namedtuple
 
-from . import files
+from . import files, names
 
 File = namedtuple("File", "path content mode")
 File.__doc__ = "A regular file: PATH, its CONTENT (bytes) and MODE (an int)."
@@ -40,52 +43,109 @@ AFTER: the Link)."""
 REGULAR_FILE = object()  # a link step's BEFORE: a regular file is at the path
 
 
-def _missing_dirs(directory):
-    """DIRECTORY and its missing parents, outermost first, that do not exist."""
-    missing = []
-    while directory and directory != os.path.dirname(directory) and not os.path.lexists(directory):
-        missing.append(directory)
-        directory = os.path.dirname(directory)
-    return list(reversed(missing))
+def _parse_mode(key, value, problems):
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        problems.append(names.problem(key, value, "is not an octal mode such as '0644'"))
+    return mode
 
 
-def plan(entries, dir_mode):
-    """``(steps, problems)`` that make ENTRIES (File and Link) so."""
+def entries(params):
+    """``(entries, dir_mode, problems)`` from the files module's PARAMS
+    (files, links, directory_mode, with their defaults)."""
+    problems, found, paths = [], [], set()
+    dir_mode = _parse_mode("directory_mode", params["directory_mode"], problems)
+    for index, item in enumerate(params["files"]):
+        mode = _parse_mode("files[%d].mode" % index, item["mode"], problems)
+        found.append(File(item["path"], item["content"].encode("utf-8"), mode))
+    found += [Link(item["path"], item["target"]) for item in params["links"]]
+    for entry in found:
+        bad = names.abs_path_problem(entry.path)
+        if bad:
+            problems.append(names.problem("path", entry.path, bad))
+        elif entry.path in paths:
+            problems.append(names.problem("path", entry.path, "is given twice"))
+        paths.add(entry.path)
+    return found, dir_mode, problems
+
+
+class Unknown(Exception):
+    """A view cannot tell (the path was not read): plan on the host instead."""
+
+
+class Disk(object):
+    """The host's files as ``plan`` looks at them."""
+
+    @staticmethod
+    def missing_dirs(directory):
+        """DIRECTORY and its missing parents, outermost first, that do not exist."""
+        missing = []
+        while directory and directory != os.path.dirname(directory) and not os.path.lexists(directory):
+            missing.append(directory)
+            directory = os.path.dirname(directory)
+        return list(reversed(missing))
+
+    @staticmethod
+    def look_dir(directory):
+        """``(kind, mode)`` of DIRECTORY with every link on its way resolved."""
+        kind, st = files.look(os.path.realpath(directory))
+        return kind, st and stat.S_IMODE(st.st_mode)
+
+    @staticmethod
+    def look(path):
+        """``(kind, mode)`` of PATH itself (see files.look); mode None when missing."""
+        kind, st = files.look(path)
+        return kind, st and stat.S_IMODE(st.st_mode)
+
+    readlink = staticmethod(os.readlink)
+
+    @staticmethod
+    def read(path):
+        with open(path, "rb") as fh:
+            return fh.read()
+
+
+DISK = Disk()
+
+
+def plan(entries, dir_mode, host=DISK):
+    """``(steps, problems)`` that make ENTRIES (File and Link) so, as HOST
+    (DISK, or a view of an earlier read that raises Unknown) shows them."""
     steps, problems, seen = [], [], set()
     for entry in entries:
         directory = os.path.dirname(entry.path)
         if directory in seen:
             continue
         seen.add(directory)
-        missing = _missing_dirs(directory)
+        missing = host.missing_dirs(directory)
         if missing:
             steps.extend(Step("mkdir", d, None, dir_mode) for d in missing)
             continue
-        kind, st = files.look(os.path.realpath(directory))
+        kind, mode = host.look_dir(directory)
         if kind != "dir":
             problems.append("%s is not a directory" % directory)
-        elif stat.S_IMODE(st.st_mode) != dir_mode:
-            steps.append(Step("chmod", directory, stat.S_IMODE(st.st_mode), dir_mode))
+        elif mode != dir_mode:
+            steps.append(Step("chmod", directory, mode, dir_mode))
     for entry in entries:
-        kind, st = files.look(entry.path)
+        kind, mode = host.look(entry.path)
         if kind in ("dir", "other"):
             problems.append("%s is %s, not a %s" % (entry.path, "a directory" if kind == "dir" else
                                                     "a special file", "file" if isinstance(entry, File)
                                                     else "symbolic link"))
         elif isinstance(entry, Link):
-            current = os.readlink(entry.path) if kind == "link" else None
+            current = host.readlink(entry.path) if kind == "link" else None
             if current != entry.target:
                 before = current if kind == "link" else (REGULAR_FILE if kind == "file" else None)
                 steps.append(Step("link", entry.path, before, entry))
         else:
-            old = None
-            if kind == "file":
-                with open(entry.path, "rb") as fh:
-                    old = fh.read()
+            old = host.read(entry.path) if kind == "file" else None
             if kind == "link" or old != entry.content:
                 steps.append(Step("write", entry.path, old, entry))
-            elif stat.S_IMODE(st.st_mode) != entry.mode:
-                steps.append(Step("chmod", entry.path, stat.S_IMODE(st.st_mode), entry.mode))
+            elif mode != entry.mode:
+                steps.append(Step("chmod", entry.path, mode, entry.mode))
     return ([], problems) if problems else (steps, [])
 
 

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A test-only callback: one JSON line per task result to the file named by
-PODNET_TASK_LOG, ``{"task", "host", "status", "changed"}``.
+PODNET_TASK_LOG, ``{"task", "host", "status", "changed", "from_read"}``
+(``from_read``: the action found nothing to change in the preflight's read
+and ran no module).
 
 ``host`` is the host the result is about: the delegated host of a task run
 with delegate_to (each item of a ``delegate_to: "{{ item }}"`` loop on its
@@ -40,7 +42,7 @@ class CallbackModule(CallbackBase):
         data = result._result if data is None else data
         entry = {"task": result._task.get_name(), "host": self._about(result, data),
                  "status": "unreachable" if data.get("unreachable") else status,
-                 "changed": bool(data.get("changed"))}
+                 "changed": bool(data.get("changed")), "from_read": bool(data.get("from_read"))}
         with open(self._path, "a") as fh:
             fh.write(json.dumps(entry) + "\n")
 
