@@ -29,8 +29,8 @@ class ObservedAction(ActionBase):
 
     ARGUMENT_SPEC = None
 
-    def unchanged(self, params, observed):
-        """The module's result when PARAMS change nothing on a host as OBSERVED,
+    def unchanged(self, params, found):
+        """The module's result when PARAMS change nothing on a host as FOUND (the read),
         or None when they would change something; Unknown when the read
         cannot tell."""
         raise NotImplementedError

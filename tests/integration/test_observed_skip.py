@@ -97,7 +97,6 @@ def test_a_later_batch_without_its_own_read_runs_the_modules(lab):
     assert seen == {"host1": True, "host2": True, "host3": False}
 
 
-
 LATER_PLAY = """
 - name: The pod network
   ansible.builtin.import_playbook: {site}

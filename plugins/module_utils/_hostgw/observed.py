@@ -173,4 +173,3 @@ def section_unchanged(observed, path, name, section):
     if not found.get("valid"):
         return False  # missing, damaged or not the collection's: the module decides
     return (found.get("sections") or {}).get(name) == section
-

@@ -95,7 +95,7 @@ def test_files_as_wanted_runs_no_module_and_a_drift_runs_it():
 # --------------------------------------------------------------- bridge --
 
 def bridge_read(addresses=("192.168.0.1/24",), kind="bridge", section=None):
-    addr_info = [{"family": "inet", "local": a.split("/")[0], "prefixlen": int(a.split("/")[1]),
+    addr_info = [{"family": "inet", "local": a.partition("/")[0], "prefixlen": int(a.partition("/")[2]),
                   "scope": "global"} for a in addresses]
     data = [{"ifname": "cni0", "ifindex": 4, "flags": ["BROADCAST", "MULTICAST", "UP"], "mtu": 1500,
              "operstate": "UP", "linkinfo": {"info_kind": kind}, "addr_info": addr_info}]
