@@ -300,13 +300,27 @@ def summary_line(res):
     return text + "."
 
 
+def merged_tasks(tasks):
+    """TASKS with one row per role, task and run_once: a task that starts
+    once per host (a meta task such as end_role) is summed, with its count."""
+    rows = {}
+    for t in tasks:
+        key = (t["role"], t["task"], t["run_once"])
+        row = rows.setdefault(key, dict(t, seconds=0.0, results=0, starts=0))
+        row["seconds"] += t["seconds"]
+        row["results"] += t["results"]
+        row["starts"] += 1
+    return sorted(rows.values(), key=lambda t: -t["seconds"])
+
+
 def profile_table(entry, key, limit=None):
-    rows = sorted(entry[key], key=lambda t: -t["seconds"])
+    rows = merged_tasks(entry[key])
     total = sum(t["seconds"] for t in rows)
     L = ["| role | task | worker processes | seconds | share |", "|---|---|---:|---:|---:|"]
     for t in rows[:limit]:
-        L.append("| %s | %s%s | %d | %.2f | %.0f %% |" % (
+        L.append("| %s | %s%s%s | %d | %.2f | %.0f %% |" % (
             t["role"] or "(play)", t["task"].replace("|", "\\|"), " (run_once)" if t["run_once"] else "",
+            " (started %d times)" % t["starts"] if t["starts"] > 1 else "",
             t["results"], t["seconds"], 100 * t["seconds"] / total if total else 0))
     return L
 

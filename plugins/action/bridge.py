@@ -3,8 +3,8 @@
 """podnet.hostgw.bridge: no module run when the preflight's read shows the
 bridge and its state file section as wanted (plugin_utils/observed_action.py)."""
 
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge, observed, state
-from ansible_collections.podnet.hostgw.plugins.modules.bridge import ARGUMENT_SPEC
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import bridge, observed
+from ansible_collections.podnet.hostgw.plugins.modules.bridge import ARGUMENT_SPEC, wanted_section
 from ansible_collections.podnet.hostgw.plugins.plugin_utils.observed_action import ObservedAction
 
 
@@ -29,7 +29,7 @@ class ActionModule(ObservedAction):
             return None
         result = dict(commands=[], added_addresses=[], removed_addresses=[], bridge=change["after"])
         if params["state_file"]:
-            section = state.bridge_section(name, mtu, bridge.sort_cidrs(ifaces))
+            section = wanted_section(name, mtu, ifaces)
             if not observed.section_unchanged(found, params["state_file"], "bridge", section):
                 return None
             result["state_file"] = dict(path=params["state_file"], changed=False)

@@ -298,6 +298,11 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def wanted_section(name, mtu, ifaces):
+    """The state file's bridge section for bridge NAME with MTU and IFACES (validated)."""
+    return state.bridge_section(name, mtu, bridge.sort_cidrs(ifaces))
+
+
 class Bridge(object):
     """Validate, then under the host-wide lock read, plan and apply."""
 
@@ -334,7 +339,7 @@ class Bridge(object):
         p = self.params
         doc = open_state(self.module, p["state_file"], **self.result)
         if p["state"] == "present":
-            section = state.bridge_section(self.name, p["mtu"], bridge.sort_cidrs(ifaces))
+            section = wanted_section(self.name, p["mtu"], ifaces)
         else:
             section = doc.section("bridge")
             if section is not None and section.get("name") == self.name:

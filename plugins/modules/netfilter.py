@@ -47,6 +47,7 @@ description:
 author:
   - podnet.hostgw developers (!UNKNOWN)
 extends_documentation_fragment:
+  - podnet.hostgw.observed
   - podnet.hostgw.attributes
   - podnet.hostgw.attributes.platform
 attributes:
@@ -223,6 +224,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+from_read:
+  description:
+    - V(true) when the action plugin found in O(observed) that nothing would change, and did not
+      run the module on the host.
+  returned: when true
+  type: bool
+  sample: true
 backend:
   description: The backend that holds the rules now. V(null) with O(state=absent).
   returned: success
@@ -319,6 +327,7 @@ from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfi
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import state
 
 ARGUMENT_SPEC = dict(
+    observed=dict(type="dict"),  # the action plugin's; the module ignores it
     cluster_cidrs=dict(type="list", elements="str"),
     masquerade=dict(type="bool", default=True),
     forward=dict(type="bool", default=True),
@@ -328,6 +337,13 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
     state_file=dict(type="path"),
 )
+
+
+def wanted_section(config, params):
+    """The state file's netfilter section for CONFIG (present) and PARAMS."""
+    return state.netfilter_section(config.name, params["backend"], params["iptables_variant"],
+                                   [str(n) for f in nf.FAMILIES for n in config.cidrs[f]],
+                                   config.forward, config.masquerade)
 
 
 class Netfilter(object):
@@ -393,10 +409,7 @@ class Netfilter(object):
         p = self.params
         doc = open_state(self.module, p["state_file"], **self.result)
         if config.present:
-            section = state.netfilter_section(
-                config.name, p["backend"], p["iptables_variant"],
-                [str(n) for f in nf.FAMILIES for n in config.cidrs[f]],
-                config.forward, config.masquerade)
+            section = wanted_section(config, p)
         else:
             section = doc.section("netfilter")
             if section is not None and section.get("name") == config.name:

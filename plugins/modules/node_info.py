@@ -70,8 +70,8 @@ options:
     default: {}
   observe:
     description:
-      - What else to read, so that the record, cni, forwarding and bridge roles'
-        tasks can tell on the controller that nothing would change and skip their
+      - What else to read, so that the record, cni, forwarding (sysctl and netfilter)
+        and bridge roles' tasks can tell on the controller that nothing would change and skip their
         module run (their action plugins take RV(observed) as their C(observed)
         option). Read-only, like the rest.
     type: dict
@@ -96,6 +96,16 @@ options:
       state_file:
         description: The state file (see M(podnet.hostgw.bridge)) whose sections to read.
         type: str
+      netfilter:
+        description:
+          - The rule set whose nftables table and iptables chains to read, as
+            M(podnet.hostgw.netfilter) reads them (its O(podnet.hostgw.netfilter#module:name)).
+        type: str
+      iptables_variant:
+        description: Which iptables commands to read with, as M(podnet.hostgw.netfilter) takes it.
+        type: str
+        choices: [auto, nft, legacy]
+        default: auto
 """
 
 EXAMPLES = r"""
@@ -171,9 +181,9 @@ systemd:
   type: bool
 observed:
   description:
-    - What O(observe) asked for, as C(podnet.hostgw.files), C(podnet.hostgw.sysctl) and
-      C(podnet.hostgw.bridge) tasks take it in their C(observed) option; empty when
-      O(observe) is.
+    - What O(observe) asked for, as C(podnet.hostgw.files), C(podnet.hostgw.sysctl),
+      C(podnet.hostgw.bridge) and C(podnet.hostgw.netfilter) tasks take it in their
+      C(observed) option; empty when O(observe) is.
   returned: always
   type: dict
   sample: {"paths": {"/etc/podnet/hostgw.json": {"kind": "file", "mode": 420, "content": "{...}"}},
@@ -194,9 +204,9 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ip_command
+from ansible_collections.podnet.hostgw.plugins.module_utils.module_support import ModuleRunner, ip_command
 from ansible_collections.podnet.hostgw.plugins.module_utils.reconcile_files import DEFAULT_LAYOUT, SYSTEMD_RUNNING
-from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names, observed
+from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import files, names, netfilter_host, observed
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.iproute import IpCommandError
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.kernel import parse_kernel_routes
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw.routes.model import DEFAULT_DEST, IPV4, IPV6
@@ -345,8 +355,12 @@ class NodeInfo:
         state_file = wanted.get("state_file")
         if state_file and names.abs_path_problem(state_file):
             state_file = None
+        netfilter = None
+        if wanted.get("netfilter"):
+            variant = wanted["iptables_variant"]
+            netfilter = (netfilter_host.Tools(ModuleRunner(self.module), variant), wanted["netfilter"], variant)
         return observed.read(ip_command(self.module), paths, wanted.get("sysctls") or (),
-                             wanted.get("bridge"), state_file)
+                             wanted.get("bridge"), state_file, netfilter)
 
 
 def main():
@@ -361,6 +375,8 @@ def main():
                 sysctls=dict(type="list", elements="str", default=[]),
                 bridge=dict(type="str"),
                 state_file=dict(type="str"),
+                netfilter=dict(type="str"),
+                iptables_variant=dict(type="str", choices=["auto", "nft", "legacy"], default="auto"),
             )),
         ),
         supports_check_mode=True,

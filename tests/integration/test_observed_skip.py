@@ -1,4 +1,4 @@
-"""The record, bridge, forwarding (sysctl) and cni tasks plan from the
+"""The record, bridge, forwarding (sysctl, netfilter) and cni tasks plan from the
 preflight's read: on a converged host they run no module (from_read), and
 wherever the host drifted in something they make, they run it, --check
 predicts the real run exactly and the real run restores the converged state."""
@@ -14,10 +14,10 @@ OBSERVED_TASKS = (
     "podnet.hostgw.bridge : Ensure the pod bridge and its gateway addresses",
     "podnet.hostgw.forwarding : Enable forwarding for the pod network's families and persist it",
     "podnet.hostgw.cni : Write the CNI configuration list",
-)
-RECORD, BRIDGE, SYSCTL, CNI = OBSERVED_TASKS
-MODULE_TASKS = (
     "podnet.hostgw.forwarding : Accept forwarded pod traffic and masquerade what leaves the cluster",
+)
+RECORD, BRIDGE, SYSCTL, CNI, NETFILTER = OBSERVED_TASKS
+MODULE_TASKS = (
     "podnet.hostgw.routes : Route each peer's pod subnets via the peer",
     "podnet.hostgw.reconcile : Install the reconcile command, its engine and its units",
 )
@@ -43,6 +43,7 @@ def _drift(lab):
     assert lab.on("host1", "ip", "addr", "del", "192.168.0.1/24", "dev", "cni0").returncode == 0
     assert lab.on("host1", "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward").returncode == 0
     assert lab.on("host2", "chmod", "0600", "/etc/podnet/hostgw.json").returncode == 0
+    assert lab.on("host2", "nft", "delete", "table", "inet", "podnet_hostgw").returncode == 0
     assert lab.on("host2", "ln", "-sfn", "/etc/hostname",
                   "/etc/ansible/facts.d/podnet_hostgw.fact").returncode == 0
     conflist = lab.on("host3", "cat", "/etc/cni/net.d/10-podnet.conflist").stdout
@@ -67,7 +68,7 @@ def test_converged_hosts_run_no_module_for_what_the_read_shows(lab):
     assert lab.snapshot() == drifted, "--check changed a host"
     expected = {
         "host1": [BRIDGE, SYSCTL],
-        "host2": [RECORD],
+        "host2": [RECORD, NETFILTER],
         "host3": [CNI],
     }
     assert check.changed_tasks() == expected

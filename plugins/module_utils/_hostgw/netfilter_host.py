@@ -116,17 +116,21 @@ class Tools(object):
 
     # iptables -------------------------------------------------------------
 
-    def ipt_read(self, family, tables=None):
-        """``{table: IptListing}`` of one family: TABLES (names), or all of
-        the collection's tables."""
+    def ipt_read_text(self, family, tables=None):
+        """``{table: iptables -S text}`` of one family: TABLES (names), or all
+        of the collection's tables."""
         listing = self.ipt[family][0]
         out = {}
         for table, _builtin, _suffix in nf.IPT_TABLES:
             if tables is not None and table not in tables:
                 continue
-            text = self.checked([listing] + WAIT + ["-t", table, "-S"])
-            out[table] = nf.parse_ipt_listing(text)
+            out[table] = self.checked([listing] + WAIT + ["-t", table, "-S"])
         return out
+
+    def ipt_read(self, family, tables=None):
+        """``{table: IptListing}`` of one family (see ipt_read_text)."""
+        return dict((table, nf.parse_ipt_listing(text))
+                    for table, text in self.ipt_read_text(family, tables).items())
 
     def ipt_apply_argv(self, family, check=False):
         return ([self.ipt[family][1]] + WAIT + ["--noflush"]
@@ -154,23 +158,45 @@ class Live(object):
         self.ipt_errors = {}
 
 
+def read_raw(tools, name):
+    """What ``read`` finds, as plain data (the iptables listings as text,
+    families as strings): what node_info hands the controller, where
+    ``live_from_raw`` makes the same Live of it."""
+    raw = {"nft_ok": False, "nft_error": None, "nft_text": None, "ipt": {}, "ipt_errors": {}}
+    if not tools.nft:
+        raw["nft_error"] = NFT_MISSING
+    else:
+        try:
+            tables = tools.nft_tables()
+            raw["nft_ok"] = True
+        except CommandFailed as exc:
+            raw["nft_error"] = str(exc)
+        if raw["nft_ok"]:
+            raw["nft_text"] = tools.nft_read(name, tables)
+    for family in nf.FAMILIES:
+        texts, error = _ipt_texts(tools, family, None)
+        if error:
+            raw["ipt_errors"][str(family)] = error
+        else:
+            raw["ipt"][str(family)] = texts
+    return raw
+
+
+def live_from_raw(raw):
+    """The Live of a read_raw result."""
+    live = Live()
+    live.nft_ok, live.nft_error, live.nft_text = raw["nft_ok"], raw["nft_error"], raw["nft_text"]
+    live.ipt = dict((int(family), dict((table, nf.parse_ipt_listing(text)) for table, text in tables.items()))
+                    for family, tables in raw["ipt"].items())
+    live.ipt_errors = dict((int(family), error) for family, error in raw["ipt_errors"].items())
+    return live
+
+
 def read(tools, name):
     """The Live state of the collection's objects named NAME.  A tool that is
     missing or cannot list is noted, not raised; only a failure to list the
     collection's own nft table (nft works otherwise) raises CommandFailed."""
-    live = Live()
-    if not tools.nft:
-        live.nft_error = NFT_MISSING
-    else:
-        try:
-            tables = tools.nft_tables()
-            live.nft_ok = True
-        except CommandFailed as exc:
-            live.nft_error = str(exc)
-        if live.nft_ok:
-            live.nft_text = tools.nft_read(name, tables)
-    _read_ipt(tools, live, nf.FAMILIES, None)
-    return live
+    return live_from_raw(read_raw(tools, name))
 
 
 def read_for_repair(tools, config, requested):
@@ -208,18 +234,27 @@ def read_for_repair(tools, config, requested):
     return live, choice
 
 
+def _ipt_texts(tools, family, tables):
+    """``(texts, error)``: TABLES (None: all) of FAMILY as ``iptables -S``
+    text, or why they cannot be read (a missing tool, a failed listing)."""
+    if family not in tools.ipt:
+        return None, ("%s not found (install the iptables package)"
+                      % " and ".join(tools.missing_ipt[family]))
+    try:
+        return tools.ipt_read_text(family, tables), None
+    except CommandFailed as exc:
+        return None, str(exc)
+
+
 def _read_ipt(tools, live, families, tables):
     """Read TABLES (None: all) of each of FAMILIES into LIVE; a missing tool or
     a failed listing is noted in ``live.ipt_errors``."""
     for family in families:
-        if family not in tools.ipt:
-            live.ipt_errors[family] = ("%s not found (install the iptables package)"
-                                       % " and ".join(tools.missing_ipt[family]))
-            continue
-        try:
-            live.ipt[family] = tools.ipt_read(family, tables)
-        except CommandFailed as exc:
-            live.ipt_errors[family] = str(exc)
+        texts, error = _ipt_texts(tools, family, tables)
+        if error:
+            live.ipt_errors[family] = error
+        else:
+            live.ipt[family] = dict((t, nf.parse_ipt_listing(text)) for t, text in texts.items())
 
 
 # ----------------------------------------------------------- backend choice --

@@ -3,15 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What the preflight's read (``node_info``'s ``observe``) found of the
-things the record, cni, forwarding (sysctl) and bridge roles make, and a
-controller-side view of it.
+things the record, cni, forwarding (sysctl, netfilter) and bridge roles
+make, and a controller-side view of it.
 
 On a converged host, each of those roles' tasks would run its module only to
 learn that nothing changes: one module run a task on every host.  Instead its
 action plugin plans on the controller with the module's own engine
-(``textfiles.plan``, ``sysctl.persist_plan``, ``bridge.plan``) over this read,
-and runs the module only when that plan is not empty or the read does not
-tell (any Unknown).  So a converged host costs no module run for them, and
+(``textfiles.plan``, ``sysctl.persist_plan``, ``bridge.plan``,
+``netfilter_host.plan``) over this read, and runs the module only when that
+plan is not empty or the read does not tell (any Unknown).  So a converged host costs no module run for them, and
 ``--check`` still predicts exactly: an empty plan is what the module would
 report, anything else is the module's own answer.
 
@@ -22,7 +22,7 @@ Everything else runs on the controller.
 import os
 import stat
 
-from . import bridge_host, files, state, sysctl
+from . import bridge_host, files, netfilter_host, state, sysctl
 from .iproute import IpCommandError
 from .textfiles import Unknown
 
@@ -78,9 +78,11 @@ def _running(key):
         return None
 
 
-def read(ipc, paths=(), sysctls=(), bridge_name=None, state_file=None):
+def read(ipc, paths=(), sysctls=(), bridge_name=None, state_file=None, netfilter=None):
     """The observation: PATHS (each with its directory), SYSCTLS' running
-    values, BRIDGE_NAME's link and addresses, STATE_FILE's sections."""
+    values, BRIDGE_NAME's link and addresses, STATE_FILE's sections and, with
+    NETFILTER ``(tools, name, iptables_variant)``, what the netfilter module
+    reads of rule set NAME."""
     found = {
         "paths": dict((p, _path(p)) for p in paths),
         "dirs": dict((d, _directory(d)) for d in sorted(set(os.path.dirname(p) for p in paths))),
@@ -91,6 +93,13 @@ def read(ipc, paths=(), sysctls=(), bridge_name=None, state_file=None):
             found["bridge"] = {"name": bridge_name, "data": _bridge(ipc, bridge_name)}
         except IpCommandError:
             pass  # unknown: the bridge task runs its module and reports
+    if netfilter:
+        tools, name, variant = netfilter
+        try:
+            found["netfilter"] = {"name": name, "iptables_variant": variant,
+                                  "live": netfilter_host.read_raw(tools, name)}
+        except netfilter_host.CommandFailed:
+            pass  # unknown: the netfilter task runs its module and reports
     if state_file:
         loaded = state.read(state_file)
         found["state_file"] = {"path": state_file, "valid": loaded.status == state.OURS and not loaded.problems,
@@ -162,6 +171,14 @@ def bridge_state(observed, name):
     if not isinstance(found, dict) or found.get("name") != name:
         raise Unknown(name)
     return bridge_host.parse_state(name, found.get("data"))
+
+
+def netfilter_live(observed, name, variant):
+    """The netfilter_host.Live of rule set NAME read with iptables VARIANT."""
+    found = (observed or {}).get("netfilter")
+    if not isinstance(found, dict) or (found.get("name"), found.get("iptables_variant")) != (name, variant):
+        raise Unknown(name)
+    return netfilter_host.live_from_raw(found["live"])
 
 
 def section_unchanged(observed, path, name, section):

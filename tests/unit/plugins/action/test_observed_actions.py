@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.podnet.hostgw.plugins.action import bridge as bridge_action
 from ansible_collections.podnet.hostgw.plugins.action import files as files_action
+from ansible_collections.podnet.hostgw.plugins.action import netfilter as netfilter_action
 from ansible_collections.podnet.hostgw.plugins.action import sysctl as sysctl_action
 from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import state, sysctl
 
@@ -126,3 +127,34 @@ def test_a_bridge_as_wanted_runs_no_module():
 ])
 def test_a_bridge_that_drifted_runs_the_module(found):
     assert run(bridge_action, bridge_args(found))[0] == MODULE_RESULT
+
+
+# ------------------------------------------------------------ netfilter --
+
+def netfilter_read(nft_text, variant="auto", section_backend="auto"):
+    from ansible_collections.podnet.hostgw.plugins.module_utils._hostgw import netfilter as nf
+
+    config, _problems = nf.validate({"name": "podnet_hostgw", "cluster_cidrs": ["192.168.0.0/16"]})
+    live = {"nft_ok": True, "nft_error": None, "nft_text": nft_text, "ipt": {}, "ipt_errors": {}}
+    section = state.netfilter_section("podnet_hostgw", section_backend, "auto", ["192.168.0.0/16"], True, True)
+    wanted = nf.nft_wanted_text(config)
+    return wanted, {"netfilter": {"name": "podnet_hostgw", "iptables_variant": variant, "live": live},
+                    "state_file": {"path": "/s.json", "valid": True, "sections": {"netfilter": section}}}
+
+
+def netfilter_args(found):
+    return {"name": "podnet_hostgw", "cluster_cidrs": ["192.168.0.0/16"], "state_file": "/s.json",
+            "observed": found}
+
+
+def test_a_rule_set_as_wanted_runs_no_module_and_any_drift_runs_it():
+    wanted, _found = netfilter_read(None)
+    _wanted, found = netfilter_read(wanted)
+    result, module = run(netfilter_action, netfilter_args(found))
+    module.assert_not_called()
+    assert result["from_read"] and result["backend"] == "nftables" and result["commands"] == []
+    for drifted in (netfilter_read(None)[1],                               # the table is gone
+                    netfilter_read(wanted.replace("accept", "drop"))[1],   # a rule changed
+                    netfilter_read(wanted, variant="legacy")[1],           # read with other tools
+                    netfilter_read(wanted, section_backend="iptables")[1]):  # the state file differs
+        assert run(netfilter_action, netfilter_args(drifted))[0] == MODULE_RESULT

@@ -114,3 +114,21 @@ def test_repair_only_repairs_drift_of_the_chosen_iptables_backend_only():
         "-A PODNET-HOSTGW-NAT -d 192.168.0.0/16 -j RETURN\n"
         "-A PODNET-HOSTGW-NAT -s 192.168.0.0/16 -j MASQUERADE\n"
         "COMMIT\n")
+
+
+def _same_live(a, b):
+    def shape(live):
+        ipt = dict((f, dict((t, (l.policies, l.chains, l.rules)) for t, l in tables.items()))
+                   for f, tables in live.ipt.items())
+        return (live.nft_ok, live.nft_error, live.nft_text, ipt, live.ipt_errors)
+    return shape(a) == shape(b)
+
+
+def test_the_raw_read_is_json_and_makes_the_same_live_state():
+    """What node_info hands the controller (read_raw, through JSON) is the
+    Live the module reads: the same backend choice and plan follow."""
+    for runner in (host_with("nft_own_v4"), host_with(v4_filter="iptables_filter_docker"),
+                   host_with("nft_own_drift"), FakeRunner({}, tools=("nft",))):
+        tools = host.Tools(runner, "auto")
+        raw = json.loads(json.dumps(host.read_raw(tools, NAME)))
+        assert _same_live(host.live_from_raw(raw), host.read(tools, NAME))
