@@ -11,20 +11,21 @@ learn that nothing changes: one module run a task on every host.  Instead its
 action plugin plans on the controller with the module's own engine
 (``textfiles.plan``, ``sysctl.persist_plan``, ``bridge.plan``,
 ``netfilter_host.plan``) over this read, and runs the module only when that
-plan is not empty or the read does not tell (any Unknown).  So a converged host costs no module run for them, and
-``--check`` still predicts exactly: an empty plan is what the module would
-report, anything else is the module's own answer.
+plan is not empty or the read does not tell (any Unknown).  So a converged
+host costs no module run for them, and ``--check`` still predicts exactly:
+an empty plan is what the module would report, anything else is the
+module's own answer.  The host side reads through the same textfiles.DISK
+view the files module plans with.
 
 ``read(...)`` runs on the host (inside node_info); the result is plain JSON.
 Everything else runs on the controller.
 """
 
 import os
-import stat
 
 from . import bridge_host, files, netfilter_host, state, sysctl
 from .iproute import IpCommandError
-from .textfiles import Unknown
+from .textfiles import DISK, Unknown
 
 LIMIT = 16384  # larger files are read as "too large": their tasks run the module
 
@@ -37,10 +38,10 @@ _ADDR_KEYS = ("family", "local", "prefixlen", "scope", "secondary", "tentative")
 # ------------------------------------------------------------ on the host --
 
 def _path(path):
-    kind, st = files.look(path)
-    found = {"kind": kind, "mode": st and stat.S_IMODE(st.st_mode)}
+    kind, mode = DISK.look(path)
+    found = {"kind": kind, "mode": mode}
     if kind == "link":
-        found["target"] = os.readlink(path)
+        found["target"] = DISK.readlink(path)
     elif kind == "file":
         data, bad = files.read_small(path, LIMIT)
         try:
@@ -51,10 +52,10 @@ def _path(path):
 
 
 def _directory(directory):
-    if not os.path.lexists(directory):
+    if DISK.missing_dirs(directory):
         return {"kind": "missing", "mode": None}
-    kind, st = files.look(os.path.realpath(directory))
-    return {"kind": kind, "mode": st and stat.S_IMODE(st.st_mode)}
+    kind, mode = DISK.look_dir(directory)
+    return {"kind": kind, "mode": mode}
 
 
 def _bridge(ipc, name):
