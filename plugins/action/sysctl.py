@@ -12,11 +12,10 @@ class ActionModule(ObservedAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def unchanged(self, params, found):
-        values = params["values"]
         if params["state"] != "present" or names.abs_path_problem(params["path"]) \
-                or any(sysctl.key_problem(k) or sysctl.value_problem(v) for k, v in values.items()):
-            return None
-        values = dict((k, sysctl.normalise(v)) for k, v in values.items())
+                or sysctl.validate(params["values"], root=None):
+            return None  # the module reports the problems
+        values = dict((k, sysctl.normalise(v)) for k, v in params["values"].items())
         running = observed.running_values(found, sorted(values))
         current = observed.file_text(found, params["path"])
         if current is not None and sysctl.ownership_problem(current):

@@ -84,6 +84,15 @@ def test_validate_names_every_value(tmp_path):
     assert sysctl.validate({"net.ipv4.ip_forward": 1}, root=str(tmp_path)) == []
 
 
+def test_validate_without_a_kernel_checks_names_and_values_only():
+    """The controller (the sysctl action) cannot see the host's kernel."""
+    assert sysctl.validate({"net.ipv4.surely_not_on_this_kernel": 1}, root=None) == []
+    assert sysctl.validate({"net.ipv4.ip_forward": True, "../x": 1}, root=None) == [
+        "values key '../x' is not a sysctl name (dotted words such as net.ipv4.ip_forward)",
+        "values['net.ipv4.ip_forward'] True is a boolean; write 0 or 1",
+    ]
+
+
 def test_running_values_restorable_and_written(tmp_path):
     (tmp_path / "net" / "ipv4").mkdir(parents=True)
     knob = tmp_path / "net" / "ipv4" / "ip_forward"
