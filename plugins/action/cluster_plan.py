@@ -69,7 +69,8 @@ class ActionModule(ActionBase):
             if name in batch:
                 continue
             planned = task_vars["hostvars"][name].get(var)
-            if isinstance(planned, dict) and planned.get("play") == play and isinstance(planned.get("plan"), dict):
+            if isinstance(planned, dict) and isinstance(planned.get("plan"), dict) \
+                    and planned["plan"].get("play") == play:
                 nodes = planned["plan"]["nodes"]
                 if all(nodes.get(host, {}).get("known") for host in batch):
                     return planned["plan"]
@@ -127,11 +128,11 @@ class ActionModule(ActionBase):
             result["errors"] = list(problems)
             return result
         result["changed"] = False
-        # The play the plan (and the preflight's read) belongs to: the
-        # observed actions trust a read only in its own play.
+        # The play the plan (and the preflight's read) belongs to: a later
+        # serial batch takes only its own play's plan, and the observed
+        # actions trust a read only in its own play.
         the_plan["play"] = self._play_id()
         result["plan"] = the_plan
-        result["play"] = the_plan["play"]
         result["summary"] = {"cluster": the_plan["cluster"], "complete": the_plan["complete"],
                              "nodes": len(the_plan["nodes"]), "routes": len(the_plan["routes"])}
         return result

@@ -44,20 +44,21 @@ def test_the_first_batch_reads_the_later_batches():
 
 
 def test_a_later_batch_takes_the_plan_of_an_earlier_batch_of_the_same_play():
-    earlier = {"host1": {"__hostgw_planned": {"play": "play-1", "plan": PLAN}}}
+    planned = dict(PLAN, play="play-1")
+    earlier = {"host1": {"__hostgw_planned": {"plan": planned}}}
     got = make().prepare(GROUP, task_vars(["host3", "host4"], hostvars=earlier), {})
-    assert got == {"changed": False, "plan": PLAN, "read": []}
+    assert got == {"changed": False, "plan": planned, "read": []}
 
 
 def test_a_plan_of_another_play_is_never_taken():
-    earlier = dict((h, {"__hostgw_planned": {"play": "play-0", "plan": PLAN}}) for h in GROUP)
+    earlier = dict((h, {"__hostgw_planned": {"plan": dict(PLAN, play="play-0")}}) for h in GROUP)
     got = make("play-1").prepare(GROUP, task_vars(["host3", "host4"], hostvars=earlier), {})
     assert got["plan"] is None and got["read"] == ["host1", "host2"]
 
 
 def test_a_plan_that_did_not_read_a_host_of_this_batch_is_made_again():
     unread = dict(PLAN, nodes=dict(PLAN["nodes"], host4={"name": "host4", "known": False}))
-    earlier = {"host1": {"__hostgw_planned": {"play": "play-1", "plan": unread}}}
+    earlier = {"host1": {"__hostgw_planned": {"plan": dict(unread, play="play-1")}}}
     got = make().prepare(GROUP, task_vars(["host3", "host4"], hostvars=earlier), {})
     assert got["plan"] is None and got["read"] == ["host1", "host2"]
 
